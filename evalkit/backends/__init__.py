@@ -1,0 +1,82 @@
+"""Model backends and the one place backend spec strings are parsed.
+
+Spec strings (DESIGN.md section 3):
+  openai:<base_url>@<model>      any OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama, ...)
+  hf:<local path or hub id>       Hugging Face transformers in process (extra: hf)
+  vllm:<hub id or path>           vLLM in process (extra: vllm)
+  lmeval:<model type>,<args>      any lm-evaluation-harness model (extra: lmeval)
+  replay:<run folder>             answers from a previous run's records
+  <catalog alias>                 e.g. smollm2-135m (see `evalkit models list`)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.backends.base import Backend
+from evalkit.errors import BackendError
+
+# kind -> (module, class); imported lazily so `evalkit --help` never imports torch or lm_eval.
+BACKENDS: dict[str, tuple[str, str]] = {
+    "openai": ("evalkit.backends.openai", "OpenAIBackend"),
+    "hf": ("evalkit.backends.hf", "HFBackend"),
+    "vllm": ("evalkit.backends.vllm", "VLLMBackend"),
+    "lmeval": ("evalkit.backends.lmeval", "LMEvalBackend"),
+    "replay": ("evalkit.backends.replay", "ReplayBackend"),
+}
+
+SPEC_HELP = (
+    "use openai:<base_url>@<model>, hf:<path or hub id>, vllm:<hub id>, lmeval:<type>,<args>, "
+    "replay:<run folder>, or a catalog alias (evalkit models list)"
+)
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    kind: str
+    target: str  # everything after "<kind>:"
+    raw: str
+    alias: str | None = None  # catalog id when the spec came from an alias
+
+
+def parse_spec(spec: str) -> BackendSpec:
+    """Parse a backend spec string; catalog aliases resolve to their entry's spec."""
+    s = spec.strip()
+    kind, sep, target = s.partition(":")
+    if sep and kind in BACKENDS:
+        if not target:
+            raise BackendError(f"--model {spec!r}: nothing after '{kind}:'; {SPEC_HELP}")
+        if kind == "openai":
+            base, at, model = target.rpartition("@")
+            if not at or not base or not model:
+                raise BackendError(
+                    f"--model {spec!r}: an openai spec needs a base URL and a model name, "
+                    f"e.g. openai:http://127.0.0.1:8000/v1@my-model"
+                )
+            if not base.startswith(("http://", "https://")):
+                raise BackendError(f"--model {spec!r}: the base URL must start with http:// or https://")
+        return BackendSpec(kind, target, s)
+    from evalkit.catalog import find_model
+
+    entry = find_model(s)
+    if entry is not None and entry.spec:
+        inner = parse_spec(entry.spec)
+        return BackendSpec(inner.kind, inner.target, inner.raw, alias=entry.id)
+    raise BackendError(f"--model {spec!r}: unknown backend or alias; {SPEC_HELP}")
+
+
+def make_backend(spec: str | BackendSpec, options: Mapping[str, Any] | None = None) -> Backend:
+    """Instantiate the backend for a spec. ``options`` are backend keyword arguments (--model-arg)."""
+    bs = parse_spec(spec) if isinstance(spec, str) else spec
+    module_name, cls_name = BACKENDS[bs.kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        extra = bs.kind if bs.kind in ("hf", "vllm", "lmeval") else None
+        hint = f"; install it with: pip install 'evalkit[{extra}]'" if extra else ""
+        raise BackendError(f"backend {bs.kind!r} is not available ({e}){hint}") from None
+    cls = getattr(module, cls_name)
+    return cls.from_spec(bs, dict(options or {}))

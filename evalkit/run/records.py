@@ -1,0 +1,132 @@
+"""The record store: ``records.jsonl``, one line per (sample, repeat), appended and flushed per answer.
+
+A line is a JSON object:
+  key, task, task_version, sample_id, repeat, model (backend identity),
+  status: "ok" | "error"  (an error is a request that failed; it is never graded),
+  completion: Completion.to_dict(), extraction: {answer, method, status} | null,
+  grade: {correct, reason, points} | null, sample: Sample.to_dict(), cached: bool, time: ISO time.
+The file is append-only; when a key appears more than once (a retried error, a rescore), the last
+line wins. A line cut short by a kill is ignored on read and cut off before the next append.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from evalkit.types import Completion, Extraction, Grade, Request, Sample
+
+RECORDS_FILE = "records.jsonl"
+
+
+def make_record(
+    req: Request,
+    sample: Sample,
+    task_version: int,
+    model_identity: str,
+    completion: Completion,
+    extraction: Extraction | None,
+    grade: Grade | None,
+    cached: bool = False,
+) -> dict[str, Any]:
+    ok = completion.ok
+    return {
+        "key": req.key,
+        "task": req.task,
+        "task_version": task_version,
+        "sample_id": req.sample_id,
+        "repeat": req.repeat,
+        "model": model_identity,
+        "status": "ok" if ok else "error",
+        "completion": completion.to_dict(),
+        "extraction": (
+            {"answer": extraction.answer, "method": extraction.method, "status": extraction.status}
+            if ok and extraction is not None
+            else None
+        ),
+        "grade": (
+            {"correct": grade.correct, "reason": grade.reason, "points": grade.points}
+            if ok and grade is not None
+            else None
+        ),
+        "sample": sample.to_dict(),
+        "cached": cached,
+        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Every complete line of a records file (a torn last line is skipped)."""
+    if not path.is_file():
+        return
+    with path.open("rb") as f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break  # torn write from a killed process
+            try:
+                yield json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+
+
+def latest_records(path: Path) -> dict[str, dict[str, Any]]:
+    """The last record for each key."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in iter_records(path):
+        out[r["key"]] = r
+    return out
+
+
+class RecordWriter:
+    """Appends records and flushes each line to the OS, so a kill loses at most in-flight answers."""
+
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        self.path = path
+        self.fsync = fsync
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair_tail()
+        self._f = path.open("ab")
+
+    def _repair_tail(self) -> None:
+        if not self.path.is_file():
+            return
+        with self.path.open("rb+") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            if size == 0:
+                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            # Find the last newline and cut the partial line after it.
+            pos = size - 1
+            chunk = 1 << 16
+            while pos > 0:
+                start = max(0, pos - chunk)
+                f.seek(start)
+                data = f.read(pos - start)
+                i = data.rfind(b"\n")
+                if i != -1:
+                    f.truncate(start + i + 1)
+                    return
+                pos = start
+            f.truncate(0)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+        self._f.flush()
+        if self.fsync:
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,147 @@
+"""Load task YAMLs into TaskSpecs with errors that name the file, line, field and the fix."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from pydantic import ValidationError
+
+from evalkit.errors import TaskError
+from evalkit.tasks.spec import TaskSpec
+
+TASK_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    spec: TaskSpec
+    path: Path
+    sha256: str  # of the YAML bytes, recorded in the manifest
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+def _node_line(root: yaml.Node | None, loc: Iterable[Any]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (or of its nearest existing parent)."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+            if nxt is None:
+                return line
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _hint(err: dict[str, Any]) -> str:
+    t = err.get("type", "")
+    if t == "extra_forbidden":
+        return "remove it or check its spelling (unknown keys are errors)"
+    if t == "missing":
+        return "add this required field"
+    if t.startswith("string_pattern"):
+        return "use lower-case letters, digits and underscores, starting with a letter"
+    if "date" in t:
+        return "write a date as YYYY-MM-DD"
+    return ""
+
+
+def format_validation_error(path: Path, root: yaml.Node | None, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        line = _node_line(root, loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        hint = _hint(err)
+        where = f"{path}:{line}" if line else str(path)
+        lines.append(f"{where}: {field}: {msg}" + (f" ({hint})" if hint else ""))
+    return "\n".join(lines)
+
+
+def _check_components(path: Path, root: yaml.Node | None, spec: TaskSpec) -> list[str]:
+    from evalkit.scoring import known_extractors, known_graders
+    from evalkit.scoring.metrics import METRICS
+
+    problems = []
+    for key, ref, known in (
+        ("extract", spec.extract, known_extractors()),
+        ("grade", spec.grade, known_graders()),
+    ):
+        if ref.name not in known:
+            line = _node_line(root, [key])
+            problems.append(
+                f"{path}:{line}: {key}: unknown {key}or name {ref.name!r} (known: {', '.join(sorted(known))})"
+            )
+            continue
+        bad = set(ref.options) - set(known[ref.name])
+        if bad:
+            line = _node_line(root, [key, "options"])
+            allowed = ", ".join(sorted(known[ref.name])) or "none"
+            problems.append(
+                f"{path}:{line}: {key}.options: unknown option(s) {', '.join(sorted(bad))} for "
+                f"{ref.name!r} (allowed: {allowed})"
+            )
+    for i, m in enumerate(spec.metrics):
+        if m not in METRICS:
+            line = _node_line(root, ["metrics", i])
+            problems.append(f"{path}:{line}: metrics: unknown metric {m!r} (known: {', '.join(sorted(METRICS))})")
+    env = jinja2.Environment()
+    for key in ("template", "system"):
+        src = getattr(spec.prompt, key)
+        if src is None:
+            continue
+        try:
+            env.parse(src)
+        except jinja2.TemplateSyntaxError as e:
+            base = _node_line(root, ["prompt", key]) or 0
+            problems.append(f"{path}:{base + (e.lineno or 1)}: prompt.{key}: Jinja2 syntax error: {e.message}")
+    return problems
+
+
+def load_task_file(path: str | os.PathLike[str]) -> LoadedTask:
+    """Parse and validate one task YAML; raise TaskError listing every problem found."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise TaskError(f"{p}: cannot read task file ({e.strerror})") from None
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark else str(p)
+        problem = getattr(e, "problem", None) or str(e)
+        raise TaskError(f"{where}: not valid YAML: {problem} (check indentation and quoting)") from None
+    if not isinstance(data, dict):
+        raise TaskError(f"{p}:1: a task file must be a YAML mapping with keys name, version, dataset, ...")
+    try:
+        spec = TaskSpec.model_validate(data)
+    except ValidationError as e:
+        raise TaskError(format_validation_error(p, root, e)) from None
+    problems = _check_components(p, root, spec)
+    if problems:
+        raise TaskError("\n".join(problems))
+    return LoadedTask(spec=spec, path=p.resolve(), sha256=hashlib.sha256(raw).hexdigest())

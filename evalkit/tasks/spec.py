@@ -1,0 +1,170 @@
+"""TaskSpec: the strict schema of a task YAML (DESIGN.md section 4). Unknown keys are errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = r"^[a-z][a-z0-9_]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubDataset(Strict):
+    path: str = Field(description="hub dataset id, ORG/NAME")
+    name: str | None = Field(None, description="dataset configuration name")
+    revision: str = Field(description="pinned commit sha or tag; required for reproducibility")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", v):
+            raise ValueError("must be a hub dataset id of the form ORG/NAME")
+        return v
+
+
+class DatasetSpec(Strict):
+    """Where items come from: a hub dataset (``hf``) or local files (``files``), and which split."""
+
+    hf: HubDataset | None = None
+    files: list[str] | None = Field(None, description="data files, found next to the YAML or in <data-dir>/local/")
+    split: str = Field("test", description="hub split to evaluate (ignored for files)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.hf is None) == (self.files is None):
+            raise ValueError("give exactly one of 'hf' (a hub dataset) or 'files' (local data files)")
+        if self.files is not None:
+            if not self.files:
+                raise ValueError("'files' must list at least one file")
+            for f in self.files:
+                if not re.search(r"\.(jsonl|json|csv|parquet)$", f):
+                    raise ValueError(f"file {f!r}: supported formats are .jsonl, .json, .csv, .parquet")
+        return self
+
+
+class DateRule(Strict):
+    """Dates items from one of their fields: the first rule whose pattern matches wins."""
+
+    match: str = Field(description="regular expression searched in the field's value")
+    date: dt.date
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression: {e}") from None
+        return v
+
+
+class DateFrom(Strict):
+    field: str
+    rules: list[DateRule] = Field(min_length=1)
+
+
+class FieldMap(Strict):
+    """Which dataset column feeds which Sample field."""
+
+    id: str | None = Field(None, description="column holding a stable item id; default: row index")
+    question: str
+    answer: str
+    choices: str | None = Field(None, description="column holding a list (or a letter->text mapping) of options")
+    answer_index: bool = Field(False, description="the answer column holds a 0-based option index, not a letter")
+    drop_choices: list[str] = Field(default_factory=list, description="option texts to drop, e.g. 'N/A' padding")
+    date: str | None = Field(None, description="column holding an ISO date")
+    date_from: DateFrom | None = Field(None, description="date items by matching a column against patterns")
+    meta: dict[str, str] = Field(default_factory=dict, description="extra metadata: name -> column")
+
+    @model_validator(mode="after")
+    def _one_date(self) -> FieldMap:
+        if self.date and self.date_from:
+            raise ValueError("give at most one of 'date' and 'date_from'")
+        if self.answer_index and not self.choices:
+            raise ValueError("'answer_index: true' needs a 'choices' column")
+        return self
+
+
+class FewShot(Strict):
+    k: int = Field(ge=0, le=64)
+    split: str | None = Field(None, description="hub split the exemplars come from (hub datasets)")
+    files: list[str] | None = Field(None, description="files the exemplars come from (local datasets)")
+    same: str | None = Field(None, description="meta field that exemplars must share with the item, e.g. category")
+    order: Literal["first", "random"] = Field("first", description="first k in file order, or k drawn with the seed")
+    seed: int = 1234
+
+
+class PromptSpec(Strict):
+    format: Literal["chat", "completion"] = "chat"
+    system: str | None = Field(None, description="Jinja2 system turn (chat only)")
+    template: str = Field(description="Jinja2 user turn (chat) or full prompt (completion)")
+    fewshot: FewShot | None = None
+
+    @model_validator(mode="after")
+    def _system_chat(self) -> PromptSpec:
+        if self.system is not None and self.format != "chat":
+            raise ValueError("'system' is only allowed with format: chat")
+        return self
+
+
+class ComponentRef(Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class GenerationSpec(Strict):
+    max_tokens: int = Field(1024, ge=1, le=1_000_000)
+    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int | None = 1234
+    stop: list[str] = Field(default_factory=list)
+    repeats: int = Field(1, ge=1, le=1000)
+
+
+class ReportSpec(Strict):
+    breakdown: list[str] = Field(default_factory=list, description="meta fields to break scores down by")
+
+
+class TaskSpec(Strict):
+    name: str = Field(pattern=NAME_RE)
+    description: str = ""
+    version: int = Field(ge=1)
+    dataset: DatasetSpec
+    fields: FieldMap
+    date: dt.date | None = Field(None, description="task-level date for items that carry none")
+    prompt: PromptSpec
+    extract: ComponentRef
+    grade: ComponentRef
+    metrics: list[str] = Field(default_factory=lambda: ["accuracy"], min_length=1)
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+    @field_validator("extract", "grade", mode="before")
+    @classmethod
+    def _component(cls, v: Any) -> Any:
+        # `extract: choice` is shorthand for `extract: {name: choice}`.
+        return {"name": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _fewshot_source(self) -> TaskSpec:
+        fs = self.prompt.fewshot
+        if fs is not None and fs.k > 0:
+            if self.dataset.hf is not None and fs.split is None:
+                raise ValueError(
+                    "prompt.fewshot: give 'split' (a hub split other than the evaluated one, "
+                    "e.g. validation) so exemplars never come from the test items"
+                )
+            if self.dataset.files is not None and fs.files is None:
+                raise ValueError("prompt.fewshot: give 'files' holding the exemplars")
+            if fs.same is not None and fs.same not in self.fields.meta:
+                raise ValueError(f"prompt.fewshot.same: {fs.same!r} is not a field under fields.meta")
+        for b in self.report.breakdown:
+            if b not in self.fields.meta and b != "date":
+                raise ValueError(f"report.breakdown: {b!r} is not a field under fields.meta")
+        return self

@@ -1,0 +1,182 @@
+"""Core value types shared by every layer (DESIGN.md section 3).
+
+Everything here is plain data: frozen dataclasses that serialise to JSON with ``to_dict``.
+No module in this file imports anything from evalkit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length", "error"]
+RequestKind = Literal["generate", "loglikelihood"]
+ErrorKind = Literal["rate_limit", "transient", "fatal"]
+ExtractionStatus = Literal["ok", "no_answer", "truncated", "abstain"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Generation parameters. Every field here can change the output, so all are in the cache key."""
+
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "stop": list(self.stop)}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One benchmark item."""
+
+    id: str
+    task: str
+    question: str
+    answer: str
+    choices: tuple[str, ...] | None = None  # option letters come from len(choices): A..J for MMLU-Pro
+    date: _dt.date | None = None  # first public availability (contest day)
+    meta: Mapping[str, Any] = field(default_factory=dict)  # category, level, contest ...
+
+    @property
+    def letters(self) -> tuple[str, ...]:
+        return tuple(chr(ord("A") + i) for i in range(len(self.choices or ())))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "task": self.task,
+            "question": self.question,
+            "answer": self.answer,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "date": self.date.isoformat() if self.date else None,
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Sample:
+        date = d.get("date")
+        return cls(
+            id=str(d["id"]),
+            task=str(d["task"]),
+            question=str(d["question"]),
+            answer=str(d["answer"]),
+            choices=tuple(d["choices"]) if d.get("choices") is not None else None,
+            date=_dt.date.fromisoformat(date) if date else None,
+            meta=dict(d.get("meta") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a backend is asked. ``key`` is the stable cache key (see evalkit.run.plan.request_key)."""
+
+    key: str
+    task: str
+    sample_id: str
+    repeat: int
+    params: GenParams
+    kind: RequestKind = "generate"
+    messages: tuple[Message, ...] | None = None  # chat form
+    prompt: str | None = None  # plain completion form
+    continuations: tuple[str, ...] = ()  # loglikelihood only
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: FinishReason
+    usage: Usage = field(default_factory=Usage)
+    reasoning: str | None = None  # reasoning kept apart from the answer text
+    logprobs: tuple[float, ...] | None = None  # loglikelihood: one sum per continuation
+    greedy: tuple[bool, ...] | None = None  # loglikelihood: is each continuation the greedy one
+    latency_s: float = 0.0
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.finish_reason != "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for k in ("logprobs", "greedy"):
+            if d[k] is not None:
+                d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Completion:
+        usage = d.get("usage") or {}
+        return cls(
+            text=d.get("text") or "",
+            finish_reason=d.get("finish_reason", "stop"),
+            usage=Usage(usage.get("prompt_tokens"), usage.get("completion_tokens")),
+            reasoning=d.get("reasoning"),
+            logprobs=tuple(d["logprobs"]) if d.get("logprobs") is not None else None,
+            greedy=tuple(d["greedy"]) if d.get("greedy") is not None else None,
+            latency_s=float(d.get("latency_s") or 0.0),
+            error=d.get("error"),
+            error_kind=d.get("error_kind"),
+            attempts=int(d.get("attempts") or 1),
+        )
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What an extractor found in a completion. ``answer`` is None unless status is ok."""
+
+    answer: str | None
+    method: str  # which rule matched, e.g. "answer_is", "boxed", "none"
+    status: ExtractionStatus = "ok"
+
+
+@dataclass(frozen=True)
+class Grade:
+    correct: bool
+    reason: str = ""
+    points: float | None = None  # benchmark-specific points (AMC), None when not applicable
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Identity of a model behind a backend. ``identity`` goes into every cache key."""
+
+    backend: str  # openai | hf | vllm | lmeval | replay
+    model: str
+    revision: str | None = None
+    params_total: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # never holds secrets
+
+    @property
+    def identity(self) -> str:
+        return f"{self.backend}:{self.model}@{self.revision or '-'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "revision": self.revision,
+            "params_total": self.params_total,
+            "extra": dict(self.extra),
+            "identity": self.identity,
+        }
