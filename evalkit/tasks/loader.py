@@ -84,14 +84,14 @@ def _check_components(path: Path, root: yaml.Node | None, spec: TaskSpec) -> lis
     from evalkit.scoring.metrics import METRICS
 
     problems = []
-    for key, ref, known in (
-        ("extract", spec.extract, known_extractors()),
-        ("grade", spec.grade, known_graders()),
+    for key, kind, ref, known in (
+        ("extract", "extractor", spec.extract, known_extractors()),
+        ("grade", "grader", spec.grade, known_graders()),
     ):
         if ref.name not in known:
             line = _node_line(root, [key])
             problems.append(
-                f"{path}:{line}: {key}: unknown {key}or name {ref.name!r} (known: {', '.join(sorted(known))})"
+                f"{path}:{line}: {key}: unknown {kind} name {ref.name!r} (known: {', '.join(sorted(known))})"
             )
             continue
         bad = set(ref.options) - set(known[ref.name])

@@ -34,7 +34,7 @@ def sample_context(sample: Sample) -> dict[str, Any]:
         "answer": sample.answer,
         "choices": choices,
         "letters": letters,
-        "options": [{"letter": ltr, "text": t} for ltr, t in zip(letters, choices)],
+        "options": [{"letter": ltr, "text": t} for ltr, t in zip(letters, choices, strict=True)],
         "date": sample.date.isoformat() if sample.date else None,
         "meta": dict(sample.meta),
         **{k: v for k, v in sample.meta.items() if k.isidentifier()},

@@ -1,0 +1,70 @@
+"""``replay:<run folder>``: answers from a previous run's records (re-scoring, tests, demos).
+
+Requests are matched by (task, sample id, repeat), not by cache key: the key includes the model
+identity, and the point of replay is to stand in for that model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evalkit.backends import BackendSpec
+from evalkit.errors import BackendError, NotSupported
+from evalkit.run.records import RECORDS_FILE, latest_records
+from evalkit.types import BackendInfo, Completion, Request
+
+
+class ReplayBackend:
+    batch_size = 64
+    max_concurrency = 1
+    cacheable = False  # answers already live in the run folder
+
+    def __init__(self, run_dir: Path) -> None:
+        records_path = run_dir / RECORDS_FILE
+        if not records_path.is_file():
+            raise BackendError(f"replay:{run_dir}: no {RECORDS_FILE} there; give a run folder written by `evalkit run`")
+        self.run_dir = run_dir
+        self._answers: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for rec in latest_records(records_path).values():
+            if rec.get("status") == "ok":
+                self._answers[(rec["task"], str(rec["sample_id"]), int(rec["repeat"]))] = rec["completion"]
+        original = "unknown"
+        manifest = run_dir / "manifest.json"
+        if manifest.is_file():
+            try:
+                original = json.loads(manifest.read_text())["backend"]["identity"]
+            except (KeyError, json.JSONDecodeError):
+                pass
+        self.info = BackendInfo(backend="replay", model=str(run_dir), revision=None, extra={"replays": original})
+
+    @classmethod
+    def from_spec(cls, spec: BackendSpec, options: dict[str, Any]) -> ReplayBackend:
+        if options:
+            raise BackendError(f"--model-arg {next(iter(options))}: the replay backend takes no options")
+        return cls(Path(spec.target).expanduser())
+
+    async def generate(self, reqs: Sequence[Request]) -> list[Completion]:
+        out = []
+        for r in reqs:
+            c = self._answers.get((r.task, r.sample_id, r.repeat))
+            if c is None:
+                out.append(
+                    Completion(
+                        "", "error", error=f"no stored answer for {r.task}/{r.sample_id} repeat {r.repeat} in {self.run_dir}", error_kind="fatal"
+                    )
+                )
+            else:
+                out.append(Completion.from_dict(c))
+        return out
+
+    async def loglikelihood(self, reqs: Sequence[Request]) -> list[Completion]:
+        return await self.generate(reqs)
+
+    async def aclose(self) -> None:
+        return None
+
+
+__all__ = ["ReplayBackend", "NotSupported"]

@@ -1,0 +1,102 @@
+"""`evalkit run` and `evalkit report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evalkit.errors import EvalkitError
+
+
+def _parse_model_args(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise EvalkitError(f"--model-arg {item!r}: write it as key=value, e.g. --model-arg concurrency=8")
+        out[key.strip()] = value
+    return out
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        i, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise EvalkitError(f"--shard {value!r}: write it as i/n with 0 <= i < n, e.g. --shard 0/4") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise EvalkitError(f"--shard {value!r}: need 0 <= i < n")
+    return i, n
+
+
+def run(
+    task: list[str] = typer.Option(..., "--task", "-t", help="Task name (evalkit tasks list) or path to a task YAML; repeatable."),
+    model: str = typer.Option(..., "--model", "-m", help="Backend spec: openai:<base_url>@<model>, hf:<path>, vllm:<id>, lmeval:<type>,<args>, replay:<run dir>, or a catalog alias."),
+    model_arg: list[str] = typer.Option([], "--model-arg", "-M", help="Backend option key=value; repeatable (e.g. concurrency=8, body.repeat_penalty=1.0)."),
+    data_dir: str | None = typer.Option(None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder that replaces the hub: <dir>/hf/<org>/<name>/<split>.jsonl, <dir>/local/<file>."),
+    tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable (also EVALKIT_TASKS_DIR)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate only the first N items of each task."),
+    repeats: int | None = typer.Option(None, "--repeats", min=1, help="Answers per item (default: the task's generation.repeats)."),
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default results/runs/<run_id>; the same command reuses it and resumes)."),
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's limit)."),
+    max_error_rate: float = typer.Option(0.0, "--max-error-rate", min=0.0, max=1.0, help="Exit non-zero when more than this share of requests failed."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Override the task's max_tokens (recorded; changes the cache key)."),
+    temperature: float | None = typer.Option(None, "--temperature", min=0.0, help="Override the task's temperature."),
+    shard: str | None = typer.Option(None, "--shard", help="Evaluate shard i of n (i/n) of the items, e.g. for Slurm arrays."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+) -> None:
+    """Evaluate a model on one or more tasks; re-running the same command resumes."""
+    from evalkit.report.table import print_table
+    from evalkit.run.runner import RunConfig, run_evaluation
+
+    cfg = RunConfig(
+        tasks=list(task),
+        model=model,
+        model_args=_parse_model_args(model_arg),
+        data_dir=data_dir,
+        tasks_dirs=list(tasks_dir),
+        limit=limit,
+        repeats=repeats,
+        out=out,
+        concurrency=concurrency,
+        max_error_rate=max_error_rate,
+        overrides={k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None},
+        shard=_parse_shard(shard),
+        use_cache=not no_cache,
+        progress=not no_progress,
+    )
+    result = run_evaluation(cfg)
+    print_table([result.run_dir], "table")
+    typer.echo(
+        f"run folder: {result.run_dir}\n"
+        f"requests: {result.n_requests} (sent {result.n_sent}, from cache {result.n_cached}, "
+        f"already done {result.n_resumed}), errors: {result.n_errors}, {result.elapsed_s:.1f} s",
+        err=True,
+    )
+    if result.error_rate > max_error_rate:
+        typer.secho(
+            f"{result.n_errors} of {result.n_requests} requests failed ({result.error_rate:.1%} > --max-error-rate "
+            f"{max_error_rate:.1%}); they are recorded as errors, not wrong answers. Run the same command "
+            f"again to retry only them.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def report(
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders (each holds summary.json)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, csv or json."),
+) -> None:
+    """One table over run folders: task, model, n, score, 95% interval, errors, truncations."""
+    from evalkit.report.table import print_table
+
+    print_table(run_dirs, fmt)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("report")(report)

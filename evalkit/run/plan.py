@@ -1,0 +1,97 @@
+"""Plan: expand tasks x samples x repeats into Requests with stable cache keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evalkit.tasks.loader import LoadedTask
+from evalkit.tasks.prompt import render
+from evalkit.tasks.samples import load_fewshot_pool, load_samples, select_fewshot
+from evalkit.types import GenParams, Message, Request, Sample
+
+
+def request_key(
+    model_identity: str,
+    messages: Sequence[Message] | None,
+    prompt: str | None,
+    params: GenParams,
+    repeat: int,
+    kind: str = "generate",
+    continuations: Sequence[str] = (),
+) -> str:
+    """Stable hash of everything that can change a model's output, and nothing that cannot.
+
+    In: model identity and revision, the rendered request, output-affecting parameters, repeat index.
+    Out: concurrency, timeouts, retries, the task name (two tasks sending the same request share it).
+    """
+    payload = {
+        "model": model_identity,
+        "kind": kind,
+        "messages": [[m.role, m.content] for m in messages] if messages is not None else None,
+        "prompt": prompt,
+        "params": params.to_dict(),
+        "repeat": repeat,
+        "continuations": list(continuations),
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class TaskPlan:
+    task: LoadedTask
+    samples: list[Sample]
+    requests: list[Request]
+    data_source: str
+    data_revision: str | None
+    data_sha256: str
+    n_available: int  # items in the dataset before --limit / split filters
+    excluded: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+
+def gen_params(task: LoadedTask, overrides: dict | None = None) -> GenParams:
+    g = task.spec.generation
+    vals = {
+        "max_tokens": g.max_tokens,
+        "temperature": g.temperature,
+        "top_p": g.top_p,
+        "seed": g.seed,
+        "stop": tuple(g.stop),
+    }
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            vals[k] = tuple(v) if k == "stop" else v
+    return GenParams(**vals)
+
+
+def plan_task(
+    task: LoadedTask,
+    model_identity: str,
+    data_dir: Path | None,
+    limit: int | None = None,
+    repeats: int | None = None,
+    param_overrides: dict | None = None,
+    samples: list[Sample] | None = None,
+) -> TaskPlan:
+    """Load a task's items (unless given), render prompts and build one Request per (item, repeat)."""
+    all_samples, loaded = load_samples(task, data_dir)
+    n_available = len(all_samples)
+    chosen = samples if samples is not None else all_samples
+    if limit is not None:
+        chosen = chosen[:limit]
+    pool = load_fewshot_pool(task, data_dir)
+    params = gen_params(task, param_overrides)
+    n_rep = repeats if repeats is not None else task.spec.generation.repeats
+    reqs: list[Request] = []
+    for s in chosen:
+        messages, prompt = render(task, s, select_fewshot(task.spec, s, pool))
+        for r in range(n_rep):
+            key = request_key(model_identity, messages, prompt, params, r)
+            reqs.append(
+                Request(key=key, task=task.spec.name, sample_id=s.id, repeat=r, params=params, messages=messages, prompt=prompt)
+            )
+    return TaskPlan(task, list(chosen), reqs, loaded.source, loaded.revision, loaded.sha256, n_available)
