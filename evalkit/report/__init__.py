@@ -1,0 +1,1 @@
+"""Summaries, comparisons, Pareto frontiers and charts."""
