@@ -1,0 +1,27 @@
+# evalkit developer commands. `make test` is the one command that installs everything and runs the tests.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# llama-cpp-python (a real OpenAI-compatible server for the tests) compiles from source: skip LLaVA.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# CPU torch from constraints: an unpinned torch pulls a multi-GB CUDA build.
+PIP_INSTALL := $(BIN)/pip install -c requirements/constraints-cpu.txt
+
+.PHONY: install test lint demo charts clean
+
+$(BIN)/.installed: pyproject.toml requirements/constraints-cpu.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(PIP_INSTALL) -q -e ".[hf,lmeval,test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+lint: install
+	$(BIN)/ruff check evalkit tests bench
+
+test: install lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,132 @@
+"""End to end against a real OpenAI-compatible server (llama-cpp-python) serving a real model
+(SmolLM2-135M-Instruct): run, report, resume after kill -9, replay, and CLI error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, free_port, run_cli
+
+GREEDY = ["-M", "body.repeat_penalty=1.0"]  # llama.cpp's default 1.1 is not greedy decoding
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    model = f"openai:{llama_server}@smollm2"
+    r = run_cli("run", "-t", "basic_facts", "-m", model, *GREEDY, "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "sent 20" in r.stderr and "errors: 0" in r.stderr
+    recs = lines(out / "records.jsonl")
+    assert len(recs) == 20 and {x["status"] for x in recs} == {"ok"}
+    assert all(x["completion"]["usage"]["completion_tokens"] > 0 for x in recs)
+    assert all(x["completion"]["latency_s"] > 0 for x in recs)
+    france = next(x for x in recs if x["sample_id"] == "bf-01")
+    assert "Paris" in france["completion"]["text"] and france["grade"]["correct"] is True
+
+    summary = json.loads((out / "summary.json").read_text())
+    t = summary["tasks"]["basic_facts"]
+    assert t["n_items"] == 20 and t["errors"] == 0
+    acc = t["metrics"]["accuracy"]
+    correct = sum(1 for x in recs if x["grade"]["correct"])
+    assert acc["value"] == pytest.approx(correct / 20)
+    assert acc["ci_low"] <= acc["value"] <= acc["ci_high"]
+    assert set(t["breakdown"]["category"]) == {"arithmetic", "everyday", "geography", "science"}
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["backend"]["identity"] == "openai:smollm2@-"
+    task_m = manifest["tasks"]["basic_facts"]
+    assert len(task_m["sha256"]) == 64 and len(task_m["data"]["sha256"]) == 64
+    assert task_m["generation"]["max_tokens"] == 256
+    assert "evalkit" in manifest["environment"]["packages"]
+
+    # The same command again sends nothing.
+    r2 = run_cli("run", "-t", "basic_facts", "-m", model, *GREEDY, "--out", str(out), "--no-progress")
+    assert r2.returncode == 0 and "sent 0" in r2.stderr and "already done 20" in r2.stderr
+    assert len(lines(out / "records.jsonl")) == 20
+
+    for fmt, needle in (("markdown", "| basic_facts | smollm2 |"), ("csv", "basic_facts,smollm2,all,20,")):
+        rep = run_cli("report", str(out), "--format", fmt)
+        assert rep.returncode == 0 and needle in rep.stdout, rep.stdout
+
+    # Replay re-scores the stored answers without the server: same score.
+    replay_out = tmp_path / "replay"
+    r3 = run_cli("run", "-t", "basic_facts", "-m", f"replay:{out}", "--out", str(replay_out), "--no-progress")
+    assert r3.returncode == 0, r3.stderr
+    s3 = json.loads((replay_out / "summary.json").read_text())
+    assert s3["tasks"]["basic_facts"]["metrics"]["accuracy"]["value"] == acc["value"]
+
+
+def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(llama_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["run", "-t", "basic_facts", "-m", f"openai:{llama_server}@smollm2", *GREEDY, "--repeats", "3",
+            "--temperature", "0.7", "--concurrency", "2", "--out", str(out), "--no-progress"]
+    env = {**os.environ}
+    proc = subprocess.Popen([sys.executable, "-c", "from evalkit.cli import main; main()", *args],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = out / "records.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if records.is_file() and records.read_bytes().count(b"\n") >= 10:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = records.read_bytes().count(b"\n")
+    assert 10 <= n_before < 60, f"kill came too late to test anything ({n_before} records)"
+
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    recs = lines(records)
+    keys = [x["key"] for x in recs]
+    assert len(keys) == 60 == len(set(keys)), "each (item, repeat) recorded exactly once"
+    assert {(x["sample_id"], x["repeat"]) for x in recs} == {(f"bf-{i:02d}", k) for i in range(1, 21) for k in range(3)}
+    assert f"already done {n_before}" in r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    t = summary["tasks"]["basic_facts"]
+    assert t["repeats"] == 3 and t["metrics"]["accuracy"]["extra"]["interval"] == "clustered_by_item"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["resumed"]) == 1 and manifest["status"] == "complete"
+
+
+def _assert_clean_error(r: subprocess.CompletedProcess, *needles: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    err_lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
+    assert 1 <= len(err_lines) <= 3, r.stderr
+    for n in needles:
+        assert n in r.stderr, (n, r.stderr)
+
+
+def test_cli_errors_are_short_and_actionable(tmp_path: Path) -> None:
+    port = free_port()
+    _assert_clean_error(run_cli("run", "-t", "no_such_task", "-m", "openai:http://127.0.0.1:1/v1@m"),
+                        "unknown task 'no_such_task'", "--tasks-dir")
+    _assert_clean_error(run_cli("run", "-t", "basic_facts", "-m", "gpt-imaginary"), "unknown backend or alias", "openai:<base_url>@<model>")
+    _assert_clean_error(run_cli("run", "-t", "basic_facts", "-m", f"openai:http://127.0.0.1:{port}/v1@m", "--out", str(tmp_path / "x")),
+                        "cannot reach the OpenAI-compatible server", f"127.0.0.1:{port}")
+    broken = tmp_path / "tasks"
+    broken.mkdir()
+    good = (REPO / "tasks" / "basic_facts.yaml").read_text().replace("name: basic_facts", "name: mytask")
+    (broken / "mytask.yaml").write_text(good.replace("version: 1", "versoin: 1"))
+    _assert_clean_error(run_cli("run", "-t", "mytask", "--tasks-dir", str(broken), "-m", "openai:http://127.0.0.1:1/v1@m"),
+                        "does not validate", "mytask.yaml", "versoin")
+    (broken / "mytask.yaml").write_text(good)
+    _assert_clean_error(run_cli("run", "-t", "mytask", "--tasks-dir", str(broken), "-m", "openai:http://127.0.0.1:1/v1@m"),
+                        "basic_facts.jsonl", "not found")
+    _assert_clean_error(run_cli("run", "-t", "basic_facts", "-m", "openai:http://127.0.0.1:1/v1@m", "-M", "nonsense"), "key=value")
+    _assert_clean_error(run_cli("report", str(tmp_path)), "no summary.json")
+    # --debug shows the traceback instead.
+    r = run_cli("--debug", "run", "-t", "no_such_task", "-m", "openai:http://127.0.0.1:1/v1@m")
+    assert r.returncode != 0 and "Traceback" in r.stderr
