@@ -130,3 +130,24 @@ def test_cli_errors_are_short_and_actionable(tmp_path: Path) -> None:
     # --debug shows the traceback instead.
     r = run_cli("--debug", "run", "-t", "no_such_task", "-m", "openai:http://127.0.0.1:1/v1@m")
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_completion_endpoint_with_stop_sequences(llama_server: str, tmp_path: Path) -> None:
+    """A plain-prompt (completion) task goes to /v1/completions and honours stop sequences."""
+    tdir = tmp_path / "tasks"
+    tdir.mkdir()
+    (tdir / "facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
+    yaml_text = (REPO / "tasks" / "basic_facts.yaml").read_text()
+    yaml_text = yaml_text.replace("name: basic_facts", "name: facts_completion").replace("basic_facts.jsonl", "facts.jsonl")
+    yaml_text = yaml_text.replace("  format: chat", "  format: completion").replace("  temperature: 0.0", "  temperature: 0.0\n  stop: [\"\\n\\n\", \"Question:\"]")
+    yaml_text = yaml_text.replace("{% endfor %}", "{% endfor %}Answer:")
+    (tdir / "facts_completion.yaml").write_text(yaml_text)
+    out = tmp_path / "run"
+    r = run_cli("run", "-t", "facts_completion", "--tasks-dir", str(tdir), "-m", f"openai:{llama_server}@smollm2",
+                *GREEDY, "--limit", "5", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    recs = lines(out / "records.jsonl")
+    assert len(recs) == 5 and all(x["status"] == "ok" for x in recs)
+    assert all("\n\n" not in x["completion"]["text"] and "Question:" not in x["completion"]["text"] for x in recs)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tasks"]["facts_completion"]["generation"]["stop"] == ["\n\n", "Question:"]

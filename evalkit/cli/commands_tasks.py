@@ -33,7 +33,9 @@ def list_tasks(
             name, str(s.version), ds, f"{s.prompt.format}, {shots}-shot", f"{s.extract.name}/{s.grade.name}",
             ", ".join(s.metrics), s.description.strip().splitlines()[0] if s.description.strip() else "",
         )
-    console = Console()
+    import sys
+
+    console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     for path, err in index.broken.items():
         console.print(f"[red]broken[/red] {path}:\n{err}")

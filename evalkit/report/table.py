@@ -99,4 +99,4 @@ def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:
         table.add_column(h, justify="right" if h not in ("task", "model", "split") else "left")
     for b in body:
         table.add_row(*b)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
