@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.tasks.data import LoadedRows
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.prompt import render
 from evalkit.tasks.samples import load_fewshot_pool, load_samples, select_fewshot
@@ -76,11 +77,18 @@ def plan_task(
     repeats: int | None = None,
     param_overrides: dict | None = None,
     samples: list[Sample] | None = None,
+    loaded: LoadedRows | None = None,
+    n_available: int | None = None,
 ) -> TaskPlan:
-    """Load a task's items (unless given), render prompts and build one Request per (item, repeat)."""
-    all_samples, loaded = load_samples(task, data_dir)
-    n_available = len(all_samples)
-    chosen = samples if samples is not None else all_samples
+    """Build one Request per (item, repeat), rendering prompts.
+
+    ``samples``/``loaded`` are the task's items and the rows they came from when the caller already
+    loaded (and perhaps filtered) them; otherwise the task's data is loaded here.
+    """
+    if samples is None or loaded is None:
+        samples, loaded = load_samples(task, data_dir)
+        n_available = len(samples)
+    chosen = samples
     if limit is not None:
         chosen = chosen[:limit]
     pool = load_fewshot_pool(task, data_dir)
@@ -94,4 +102,5 @@ def plan_task(
             reqs.append(
                 Request(key=key, task=task.spec.name, sample_id=s.id, repeat=r, params=params, messages=messages, prompt=prompt)
             )
-    return TaskPlan(task, list(chosen), reqs, loaded.source, loaded.revision, loaded.sha256, n_available)
+    n_avail = n_available if n_available is not None else len(samples)
+    return TaskPlan(task, list(chosen), reqs, loaded.source, loaded.revision, loaded.sha256, n_avail)

@@ -179,15 +179,22 @@ def prepare(cfg: RunConfig) -> tuple[Backend, list[TaskPlan]]:
     tasks = [index.get(name) for name in cfg.tasks]
     data_dir = resolve_data_dir(cfg.data_dir)
     spec = parse_spec(cfg.model)
-    backend = make_backend(spec, cfg.model_args)
-    plans = []
+    # Data first: a missing file should fail before a model spends a minute loading.
+    loaded_tasks = []
     for t in tasks:
-        samples, _ = load_samples(t, data_dir)
+        samples, loaded = load_samples(t, data_dir)
+        n_available = len(samples)
         info: dict[str, Any] = {}
         if cfg.sample_filter is not None:
             samples, info = cfg.sample_filter(t, samples)
-        samples = _apply_shard(samples, cfg.shard)
-        plan = plan_task(t, backend.info.identity, data_dir, cfg.limit, cfg.repeats, cfg.overrides, samples=samples)
+        loaded_tasks.append((t, _apply_shard(samples, cfg.shard), loaded, n_available, info))
+    backend = make_backend(spec, cfg.model_args)
+    plans = []
+    for t, samples, loaded, n_available, info in loaded_tasks:
+        plan = plan_task(
+            t, backend.info.identity, data_dir, cfg.limit, cfg.repeats, cfg.overrides,
+            samples=samples, loaded=loaded, n_available=n_available,
+        )
         plan.excluded = info
         plans.append(plan)
     return backend, plans
