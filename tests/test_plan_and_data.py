@@ -181,3 +181,13 @@ def test_response_cache_roundtrip_and_errors_not_cached(tmp_path: Path) -> None:
     c.close()
     journal = ResponseCache(tmp_path / "r.sqlite")._db.execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
+
+
+def test_secrets_never_reach_the_manifest() -> None:
+    from evalkit.run.manifest import redact, redact_argv, redact_spec
+
+    assert redact_spec("lmeval:openai-chat-completions,model=m,api_key=sk-123") == (
+        "lmeval:openai-chat-completions,model=m,api_key=<redacted>"
+    )
+    assert redact({"api_key_env": "OPENAI_API_KEY", "token": "abc"}) == {"api_key_env": "OPENAI_API_KEY", "token": "<redacted>"}
+    assert "sk-9" not in " ".join(redact_argv(["evalkit", "run", "-M", "body.api_key=sk-9"]))

@@ -56,18 +56,17 @@ def redact(options: dict[str, Any]) -> dict[str, Any]:
     return {k: ("<redacted>" if SECRET_RE.search(k) and "env" not in k else v) for k, v in options.items()}
 
 
+def redact_spec(spec: str) -> str:
+    """A model spec with secret-looking key=value pairs hidden (lmeval specs can carry api_key=...)."""
+    parts = []
+    for part in spec.split(","):
+        key, sep, _ = part.partition("=")
+        parts.append(f"{key}=<redacted>" if sep and SECRET_RE.search(key) and "env" not in key else part)
+    return ",".join(parts)
+
+
 def redact_argv(argv: list[str]) -> list[str]:
-    out, hide_next = [], False
-    for a in argv:
-        if hide_next:
-            out.append("<redacted>")
-            hide_next = False
-            continue
-        if SECRET_RE.search(a) and "=" in a and "env" not in a.split("=", 1)[0]:
-            out.append(a.split("=", 1)[0] + "=<redacted>")
-            continue
-        out.append(a)
-    return out
+    return [redact_spec(a) if "=" in a else a for a in argv]
 
 
 def environment() -> dict[str, Any]:

@@ -24,7 +24,15 @@ from evalkit.backends.base import Backend
 from evalkit.errors import EvalkitError
 from evalkit.run.cache import ResponseCache, default_cache_path
 from evalkit.run.engine import execute
-from evalkit.run.manifest import MANIFEST_FILE, environment, now_iso, read_manifest, redact, write_json_atomic
+from evalkit.run.manifest import (
+    MANIFEST_FILE,
+    environment,
+    now_iso,
+    read_manifest,
+    redact,
+    redact_spec,
+    write_json_atomic,
+)
 from evalkit.run.plan import TaskPlan, plan_task
 from evalkit.run.records import RECORDS_FILE, RecordWriter, latest_records, make_record
 from evalkit.run.summary import build_summary, summarize_task
@@ -222,7 +230,7 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
         "resumed": [*(previous or {}).get("resumed", []), *([now_iso()] if previous else [])],
         "finished": None,
         "backend": backend.info.to_dict(),
-        "model_spec": cfg.model,
+        "model_spec": redact_spec(cfg.model),
         "model_args": redact(cfg.model_args),
         "parameters": {
             "limit": cfg.limit,
@@ -344,7 +352,7 @@ def write_summary(run_dir: Path, plans: list[TaskPlan], backend: Backend, model_
         tasks[spec.name] = summarize_task(spec.name, spec.version, recs, spec.metrics, spec.report.breakdown)
         tasks[spec.name]["split"] = p.excluded.get("split", "all") if p.excluded else "all"
     alias = parse_spec(model_spec).alias
-    model = {**backend.info.to_dict(), "alias": alias, "spec": model_spec}
+    model = {**backend.info.to_dict(), "alias": alias, "spec": redact_spec(model_spec)}
     summary = build_summary(run_dir.name, model, tasks)
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
     return summary
