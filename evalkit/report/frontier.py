@@ -1,0 +1,213 @@
+"""Pareto frontier of score versus parameter count, and the table behind a frontier chart.
+
+A point is on the frontier when no other point has fewer-or-equal parameters and a higher-or-equal
+score, with at least one of the two strict. Exact duplicates therefore both stay on the frontier
+(neither beats the other), and a point at the same size as a better one drops off.
+
+Points without a parameter count (or without a score) cannot be placed: they are returned apart
+(:attr:`FrontierResult.missing`) so that callers report them rather than drop them silently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import EvalkitError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+X_CHOICES = ("total", "active")
+SPLITS = ("all", "pre-cutoff", "post-cutoff")
+DEFAULT_KINDS = ("instruct", "reasoning")
+
+# Columns of the table behind a chart (and of its CSV), in order.
+TABLE_COLUMNS = [
+    "label", "model", "name", "origin", "kind", "task", "benchmark", "split", "metric", "x", "params_total",
+    "params_active", "score", "ci_low", "ci_high", "n", "on_frontier", "highlight", "setting", "source",
+    "source_detail", "source_type", "n_sources", "choice", "other_sources", "note", "run_dir",
+]
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def pareto_mask(xs: Sequence[float], ys: Sequence[float]) -> list[bool]:
+    """For each point, whether it is on the frontier (smaller x and larger y are better).
+
+    Sort by x; a point is dominated when a point with strictly smaller x has a score at least as
+    high, or a point with the same x has a strictly higher score. O(n log n).
+    """
+    if len(xs) != len(ys):
+        raise ValueError("xs and ys differ in length")
+    for v in (*xs, *ys):
+        if _missing(v):
+            raise ValueError("pareto_mask needs every x and y; separate missing values first")
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    mask = [False] * len(xs)
+    best_before = -math.inf  # best score among strictly smaller x
+    i = 0
+    while i < len(order):
+        j = i
+        while j < len(order) and xs[order[j]] == xs[order[i]]:
+            j += 1
+        group = order[i:j]
+        top = max(ys[k] for k in group)
+        for k in group:
+            mask[k] = ys[k] == top and ys[k] > best_before
+        best_before = max(best_before, top)
+        i = j
+    return mask
+
+
+@dataclass
+class FrontierResult:
+    """``table``: every placeable point with ``on_frontier``; ``missing``: points that could not be placed."""
+
+    table: pd.DataFrame
+    missing: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def frontier(self) -> pd.DataFrame:
+        """Frontier points, ordered by x (the step line's vertices)."""
+        f = self.table[self.table["on_frontier"]]
+        return f.sort_values(["x", "score"], kind="stable")
+
+
+def compute_frontier(points: pd.DataFrame, x: str = "x", y: str = "score") -> FrontierResult:
+    """Split off points lacking x or y, and mark the frontier among the rest."""
+    placeable = points[x].notna() & points[y].notna()
+    table = points[placeable].copy()
+    missing = points[~placeable].copy()
+    table["on_frontier"] = pareto_mask(table[x].astype(float).tolist(), table[y].astype(float).tolist())
+    missing["on_frontier"] = False
+    notes = []
+    if len(missing):
+        what = ", ".join(str(v) for v in missing.get("label", missing.index))
+        notes.append(f"{len(missing)} point(s) have no parameter count or score and are not drawn: {what}")
+    return FrontierResult(table=table, missing=missing, notes=notes)
+
+
+def frontier_table(
+    task: str,
+    runs: pd.DataFrame | None = None,
+    published: bool = True,
+    x: str = "total",
+    split: str = "all",
+    kinds: Iterable[str] = DEFAULT_KINDS,
+    highlight: str | None = None,
+    published_path: str | None = None,
+) -> FrontierResult:
+    """Gather the user's runs and the published scores for one task into one frontier table.
+
+    Runs keep their own task name; published scores come from the benchmark the task belongs to
+    (``mmlu_pro_0shot`` -> ``mmlu_pro``). Published numbers have no pre/post-cutoff split, so they are
+    left out (and the notes say so) for any split other than ``all``.
+    """
+    import pandas as pd
+
+    from evalkit.catalog import find_model
+    from evalkit.report.published import benchmark_for_task, load_published, published_points
+
+    if x not in X_CHOICES:
+        raise EvalkitError(f"--x must be one of {', '.join(X_CHOICES)}, not {x!r}")
+    if split not in SPLITS:
+        raise EvalkitError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
+    kinds = tuple(kinds)
+    notes: list[str] = []
+    frames = []
+
+    metric = None
+    if runs is not None and len(runs):
+        r = runs[(runs["task"] == task) & (runs["split"] == split)].copy()
+        other_splits = sorted(set(runs.loc[runs["task"] == task, "split"]) - {split})
+        if not len(r) and other_splits:
+            notes.append(f"no run of {task} has split {split!r} (runs have: {', '.join(other_splits)})")
+        if len(r):
+            metrics = sorted(set(r["metric"]))
+            if len(metrics) > 1:
+                raise EvalkitError(
+                    f"runs of {task} report different primary metrics ({', '.join(metrics)}); "
+                    f"chart one metric at a time"
+                )
+            metric = metrics[0]
+            dup = r.duplicated(["model"], keep=False)
+            r["label"] = [
+                f"{n} [{rid}]" if d else str(n) for n, rid, d in zip(r["name"], r["run_id"], dup, strict=True)
+            ]
+            r["origin"] = "run"
+            r["kind"] = "run"
+            r["benchmark"] = task
+            r["setting"] = [f"evalkit run, {m}" for m in r["metric"]]
+            r["source"] = "evalkit run"
+            r["source_detail"] = r["run_id"]
+            r["source_type"] = "own"
+            r["n_sources"] = 1
+            r["choice"] = ""
+            r["other_sources"] = ""
+            r["note"] = ""
+            frames.append(r)
+
+    if published:
+        table = load_published(published_path)
+        bench = benchmark_for_task(task, set(table["benchmark"]))
+        if split != "all":
+            notes.append(
+                f"published scores are whole-benchmark numbers with no {split} split; they are omitted"
+            )
+        elif bench is None:
+            notes.append(f"no published scores for {task} (published benchmarks: "
+                         f"{', '.join(sorted(set(table['benchmark'])))})")
+        else:
+            bench_metrics = sorted(set(table.loc[table["benchmark"] == bench, "metric"]))
+            use_metric = metric if metric in bench_metrics else (bench_metrics[0] if metric is None else None)
+            if use_metric is None:
+                notes.append(
+                    f"published {bench} scores use {', '.join(bench_metrics)}, the runs {metric}: "
+                    f"published scores omitted rather than mixed"
+                )
+            else:
+                p = published_points(bench, kinds=kinds, metric=use_metric, path=published_path)
+                metric = use_metric
+                p["label"] = p["name"] + ["*" if n > 1 else "" for n in p["n_sources"]]
+                p["origin"] = "published"
+                p["task"] = task
+                p["split"] = "all"
+                p["ci_low"] = float("nan")
+                p["ci_high"] = float("nan")
+                p["n"] = float("nan")
+                p["run_dir"] = ""
+                if bench != task:
+                    notes.append(f"published scores are for {bench}; the runs' task is {task} (protocols differ)")
+                frames.append(p)
+
+    if not frames:
+        raise EvalkitError(
+            f"nothing to plot for task {task!r} with split {split!r}: give run folders with that task"
+            + "".join(f"; {n}" for n in notes)
+        )
+    df = pd.concat(frames, ignore_index=True, sort=False)
+    df["metric"] = metric
+    df["x"] = df["params_active"] if x == "active" else df["params_total"]
+    df["highlight"] = False
+    if highlight:
+        entry = find_model(highlight)
+        key = entry.id if entry else highlight
+        hit = (df["model"] == key) | (df["name"].str.lower() == highlight.lower())
+        if not hit.any():
+            raise EvalkitError(
+                f"--highlight {highlight!r} matches no point on the {task} chart; "
+                f"models on it: {', '.join(sorted(set(df['model'])))}"
+            )
+        df.loc[hit, "highlight"] = True
+    for c in TABLE_COLUMNS:
+        if c not in df.columns:
+            df[c] = None
+    result = compute_frontier(df[TABLE_COLUMNS])
+    result.notes[:0] = notes
+    return result

@@ -1,0 +1,144 @@
+"""Aggregate run folders into one table: one row per (run, task).
+
+Each run folder holds ``summary.json`` (see :mod:`evalkit.run.summary`) and usually ``manifest.json``.
+A run's model is matched to the catalog (:func:`evalkit.catalog.find_model`) through the alias the
+user gave, then the backend's model name, then that name's last path component, so that a local
+checkpoint folder named like a hub model still finds its parameter count and cutoff.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import EvalkitError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evalkit.catalog import ModelEntry
+
+SUMMARY_FILE = "summary.json"
+MANIFEST_FILE = "manifest.json"
+
+RUN_COLUMNS = [
+    "model", "name", "in_catalog", "model_raw", "task", "split", "metric", "n", "score", "ci_low", "ci_high",
+    "tokens", "tokens_prompt", "tokens_completion", "errors", "truncated", "no_answer", "repeats",
+    "params_total", "params_active", "status", "run_id", "run_dir",
+]
+
+
+def is_points_metric(metric: str) -> bool:
+    """Metrics in points (AMC: out of 150) are reported as they are; the others are fractions, shown in %."""
+    return metric.endswith("points")
+
+
+def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run folders under the given paths: a folder with summary.json, or any folder holding such folders."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if (p / SUMMARY_FILE).is_file():
+            found.append(p)
+        elif p.is_dir():
+            inner = sorted(s.parent for s in p.rglob(SUMMARY_FILE))
+            if not inner:
+                raise EvalkitError(f"{p}: no summary.json in it or below it; give run folders written by `evalkit run`")
+            found.extend(inner)
+        else:
+            raise EvalkitError(f"{p}: not a run folder (no such directory)")
+    return list(dict.fromkeys(found))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise EvalkitError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise EvalkitError(f"{path}: expected a JSON object")
+    return data
+
+
+def match_model(model: Mapping[str, Any]) -> ModelEntry | None:
+    """The catalog entry for a summary's ``model`` block, or None."""
+    from evalkit.catalog import find_model
+
+    for name in (model.get("alias"), model.get("model")):
+        if not name:
+            continue
+        name = str(name)
+        for candidate in (name, name.rstrip("/").rsplit("/", 1)[-1]):
+            entry = find_model(candidate)
+            if entry is not None:
+                return entry
+    return None
+
+
+def _scaled(v: Any, scale: float) -> float:
+    return float("nan") if v is None else float(v) * scale
+
+
+def summary_rows(run_dir: Path, metric: str | None = None) -> list[dict[str, Any]]:
+    """Rows for one run folder. ``metric`` picks a metric other than each task's primary one (tasks
+    that lack it fall back to their primary, and the ``metric`` column says which was used)."""
+    summary = _read_json(run_dir / SUMMARY_FILE)
+    manifest = _read_json(run_dir / MANIFEST_FILE) if (run_dir / MANIFEST_FILE).is_file() else {}
+    model = summary.get("model") or {}
+    if not isinstance(model, dict):
+        raise EvalkitError(f"{run_dir / SUMMARY_FILE}: 'model' should be an object")
+    entry = match_model(model)
+    raw = str(model.get("alias") or model.get("model") or "?")
+    if entry is not None:
+        params_total = entry.params_total
+        params_active = entry.params_active if entry.params_active is not None else entry.params_total
+    else:
+        count = model.get("params_total")  # the backend reports a plain count, the catalog billions
+        params_total = params_active = (float(count) / 1e9) if count else None
+    tasks = summary.get("tasks")
+    if not isinstance(tasks, dict):
+        raise EvalkitError(f"{run_dir / SUMMARY_FILE}: no 'tasks' object; is this a summary written by evalkit?")
+    rows = []
+    for key, t in tasks.items():
+        name = metric if metric and metric in (t.get("metrics") or {}) else t.get("primary")
+        m = (t.get("metrics") or {}).get(name) or {}
+        scale = 1.0 if is_points_metric(str(name)) else 100.0
+        tokens = t.get("tokens") or {}
+        rows.append(
+            {
+                "model": entry.id if entry else raw,
+                "name": entry.name if entry else raw,
+                "in_catalog": entry is not None,
+                "model_raw": str(model.get("model") or ""),
+                "task": t.get("task", key),
+                "split": t.get("split") or "all",
+                "metric": name,
+                "n": t.get("n_items"),
+                "score": _scaled(m.get("value"), scale),
+                "ci_low": _scaled(m.get("ci_low"), scale),
+                "ci_high": _scaled(m.get("ci_high"), scale),
+                "tokens": int(tokens.get("prompt") or 0) + int(tokens.get("completion") or 0),
+                "tokens_prompt": int(tokens.get("prompt") or 0),
+                "tokens_completion": int(tokens.get("completion") or 0),
+                "errors": t.get("errors", 0),
+                "truncated": t.get("truncated", 0),
+                "no_answer": t.get("no_answer", 0),
+                "repeats": t.get("repeats"),
+                "params_total": params_total,
+                "params_active": params_active,
+                "status": manifest.get("status", ""),
+                "run_id": summary.get("run_id") or run_dir.name,
+                "run_dir": str(run_dir),
+            }
+        )
+    return rows
+
+
+def load_runs(dirs: Iterable[str | Path], metric: str | None = None) -> pd.DataFrame:
+    """One row per (run, task) over run folders (or folders of run folders), scores in percent
+    (points for points metrics), with catalog ids and parameter counts where the model is known."""
+    import pandas as pd
+
+    rows = [row for d in find_run_dirs(dirs) for row in summary_rows(d, metric)]
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
