@@ -23,5 +23,8 @@ lint: install
 test: install lint
 	$(BIN)/python -m pytest
 
+charts: install
+	$(BIN)/evalkit frontier --all --out-dir results/charts
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
