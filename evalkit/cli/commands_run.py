@@ -47,10 +47,17 @@ def run(
     shard: str | None = typer.Option(None, "--shard", help="Evaluate shard i of n (i/n) of the items, e.g. for Slurm arrays."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+    split: str = typer.Option("all", "--split", help="all, pre-cutoff or post-cutoff: keep only items dated on/before or after the model's training cutoff (catalog; release date when none is published)."),
+    cutoff: str | None = typer.Option(None, "--cutoff", help="Training cutoff YYYY-MM-DD, for a model not in the catalog or to override it."),
+    margin_days: int = typer.Option(0, "--margin-days", min=0, help="With --split post-cutoff: keep only items dated more than this many days after the cutoff."),
+    exclude: Path | None = typer.Option(None, "--exclude", help="File of item ids to leave out (task/id or id per line), e.g. from `evalkit contamination ngram --out`."),
 ) -> None:
     """Evaluate a model on one or more tasks; re-running the same command resumes."""
+    from evalkit.contamination.split import split_options_to_filter
     from evalkit.report.table import print_table
     from evalkit.run.runner import RunConfig, run_evaluation
+
+    sample_filter, filter_info = split_options_to_filter(split, model, cutoff, margin_days, exclude)
 
     cfg = RunConfig(
         tasks=list(task),
@@ -67,6 +74,8 @@ def run(
         shard=_parse_shard(shard),
         use_cache=not no_cache,
         progress=not no_progress,
+        sample_filter=sample_filter,
+        filter_info=filter_info,
     )
     result = run_evaluation(cfg)
     print_table([result.run_dir], "table")
@@ -90,8 +99,18 @@ def run(
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders (each holds summary.json)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, csv or json."),
+    by_cutoff: bool = typer.Option(False, "--by-cutoff", help="Pre- vs post-cutoff scores of each run side by side, with intervals and the gap (a contamination signal)."),
+    cutoff: str | None = typer.Option(None, "--cutoff", help="With --by-cutoff: cutoff YYYY-MM-DD (default: the run's --split cutoff, else the model's catalog cutoff)."),
+    margin_days: int = typer.Option(0, "--margin-days", min=0, help="With --by-cutoff: post-cutoff starts this many days after the cutoff."),
 ) -> None:
     """One table over run folders: task, model, n, score, 95% interval, errors, truncations."""
+    if by_cutoff:
+        from evalkit.contamination.gap import print_gap_table
+
+        print_gap_table(run_dirs, fmt, cutoff=cutoff, margin_days=margin_days)
+        return
+    if cutoff is not None or margin_days:
+        raise EvalkitError("--cutoff and --margin-days go with --by-cutoff")
     from evalkit.report.table import print_table
 
     print_table(run_dirs, fmt)

@@ -27,7 +27,12 @@ def list_tasks(
         table.add_column(col)
     for name, t in sorted(index.tasks.items()):
         s = t.spec
-        ds = f"{s.dataset.hf.path} [{s.dataset.split}]" if s.dataset.hf else ", ".join(s.dataset.files or [])
+        if s.dataset.hf:
+            ds = f"{s.dataset.hf.path} [{s.dataset.split}]"
+        elif s.dataset.generate:
+            ds = f"generated: {s.dataset.generate.template} (n={s.dataset.generate.n}, seed={s.dataset.generate.seed})"
+        else:
+            ds = ", ".join(s.dataset.files or [])
         shots = s.prompt.fewshot.k if s.prompt.fewshot else 0
         table.add_row(
             name, str(s.version), ds, f"{s.prompt.format}, {shots}-shot", f"{s.extract.name}/{s.grade.name}",

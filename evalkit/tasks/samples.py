@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -72,7 +73,9 @@ def rows_to_samples(task: LoadedTask, loaded: LoadedRows) -> list[Sample]:
             )
         seen[sid] = i
         try:
-            choices = _choices(_col(row, fm.choices, i, loaded.source, "choices", task), fm) if fm.choices else None
+            raw_choices = _col(row, fm.choices, i, loaded.source, "choices", task) if fm.choices else None
+            # A null (absent) options value marks an open-answer item in a mixed task.
+            choices = _choices(raw_choices, fm) if raw_choices is not None else None
             answer = _answer(_col(row, fm.answer, i, loaded.source, "answer", task), fm, choices)
             date = None
             if fm.date:
@@ -102,12 +105,32 @@ def rows_to_samples(task: LoadedTask, loaded: LoadedRows) -> list[Sample]:
     return out
 
 
+def dedupe_rows(loaded: LoadedRows, column: str, task: LoadedTask) -> LoadedRows:
+    """Keep the first row of each value of ``column`` (e.g. AMC 10A/12A share problems)."""
+    seen: set[str] = set()
+    rows = []
+    for i, row in enumerate(loaded.rows):
+        key = json.dumps(_col(row, column, i, loaded.source, "dataset.dedupe_on", task), sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    dropped = len(loaded.rows) - len(rows)
+    source = f"{loaded.source} (deduplicated on {column}: {dropped} of {len(loaded.rows)} rows dropped)"
+    return LoadedRows(rows, source, loaded.revision, loaded.sha256)
+
+
 def load_samples(task: LoadedTask, data_dir: Path | None) -> tuple[list[Sample], LoadedRows]:
     ds = task.spec.dataset
     if ds.hf is not None:
         loaded = load_hub_split(ds.hf.path, ds.hf.name, ds.split, ds.hf.revision, data_dir)
+    elif ds.generate is not None:
+        from evalkit.contamination.fresh import load_generated
+
+        loaded = load_generated(ds.generate, task.folder, data_dir)
     else:
         loaded = load_local_files(ds.files or [], task.folder, data_dir)
+    if ds.dedupe_on:
+        loaded = dedupe_rows(loaded, ds.dedupe_on, task)
     return rows_to_samples(task, loaded), loaded
 
 

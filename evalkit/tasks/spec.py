@@ -28,17 +28,35 @@ class HubDataset(Strict):
         return v
 
 
+class GenerateSpec(Strict):
+    """Items generated from a template file (fresh problems, evalkit.contamination.fresh)."""
+
+    template: str = Field(description="template file: next to the YAML, in <data-dir>/local/, or a built-in one")
+    n: int = Field(50, ge=1, le=100_000, description="how many items")
+    seed: int = Field(0, description="the same seed, n and date give the same items")
+    date: dt.date | None = Field(
+        None, description="date every item carries; default: the day of generation (or $EVALKIT_FRESH_DATE)"
+    )
+
+
 class DatasetSpec(Strict):
-    """Where items come from: a hub dataset (``hf``) or local files (``files``), and which split."""
+    """Where items come from: a hub dataset (``hf``), local files (``files``) or templates (``generate``)."""
 
     hf: HubDataset | None = None
     files: list[str] | None = Field(None, description="data files, found next to the YAML or in <data-dir>/local/")
+    generate: GenerateSpec | None = Field(None, description="items generated from templates (fresh problems)")
     split: str = Field("test", description="hub split to evaluate (ignored for files)")
+    dedupe_on: str | None = Field(
+        None, description="column whose repeated values mark the same problem; only the first such row is kept"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
-        if (self.hf is None) == (self.files is None):
-            raise ValueError("give exactly one of 'hf' (a hub dataset) or 'files' (local data files)")
+        if sum(x is not None for x in (self.hf, self.files, self.generate)) != 1:
+            raise ValueError(
+                "give exactly one of 'hf' (a hub dataset), 'files' (local data files) or 'generate' "
+                "(items generated from templates)"
+            )
         if self.files is not None:
             if not self.files:
                 raise ValueError("'files' must list at least one file")
@@ -160,7 +178,7 @@ class TaskSpec(Strict):
                     "prompt.fewshot: give 'split' (a hub split other than the evaluated one, "
                     "e.g. validation) so exemplars never come from the test items"
                 )
-            if self.dataset.files is not None and fs.files is None:
+            if self.dataset.hf is None and fs.files is None:
                 raise ValueError("prompt.fewshot: give 'files' holding the exemplars")
             if fs.same is not None and fs.same not in self.fields.meta:
                 raise ValueError(f"prompt.fewshot.same: {fs.same!r} is not a field under fields.meta")

@@ -1,0 +1,14 @@
+"""Contamination-aware evaluation (DESIGN.md section 7).
+
+A score on items the model saw in training says little about its ability. This package holds the
+tools that make that visible:
+
+- ``split``: keep only the items dated after a model's training cutoff (or before it), with the
+  cutoff taken from the catalog and its source recorded; exclude listed item ids.
+- ``gap``: pre- versus post-cutoff scores over the same run, with intervals for both and for the gap.
+- ``ngram``: hashed n-gram overlap between benchmark items and a streamed training corpus.
+- ``fresh``: problems generated from templates, with answers computed by sympy, dated the day they
+  are generated, so they cannot be in any training set.
+
+Modules are imported on use; importing this package loads nothing heavy.
+"""
