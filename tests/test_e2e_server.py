@@ -56,7 +56,7 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     assert r2.returncode == 0 and "sent 0" in r2.stderr and "already done 20" in r2.stderr
     assert len(lines(out / "records.jsonl")) == 20
 
-    for fmt, needle in (("markdown", "| basic_facts | smollm2 |"), ("csv", "basic_facts,smollm2,all,20,")):
+    for fmt, needle in (("markdown", "| basic_facts | smollm2-135m |"), ("csv", "basic_facts,smollm2-135m,all,20,")):
         rep = run_cli("report", str(out), "--format", fmt)
         assert rep.returncode == 0 and needle in rep.stdout, rep.stdout
 

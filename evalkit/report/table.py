@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,42 +11,18 @@ from typing import Any
 
 from evalkit.errors import EvalkitError
 
-COLUMNS = ["task", "model", "split", "n", "score", "ci_low", "ci_high", "metric", "errors", "truncated", "no_answer", "run"]
+COLUMNS = ["task", "model", "split", "n", "score", "ci_low", "ci_high", "metric", "errors", "truncated", "no_answer", "tokens", "run_dir"]
 
 
-def report_rows(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
-    rows = []
-    for d in run_dirs:
-        p = Path(d) / "summary.json"
-        if not p.is_file():
-            raise EvalkitError(f"{d}: no summary.json; give a run folder written by `evalkit run`")
-        try:
-            summary = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise EvalkitError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        model = summary.get("model", {})
-        name = model.get("alias") or model.get("model") or "?"
-        for t in summary.get("tasks", {}).values():
-            primary = t.get("primary", "accuracy")
-            m = t.get("metrics", {}).get(primary, {})
-            pct = 100.0 if primary != "amc_points" else 1.0
-            rows.append(
-                {
-                    "task": t["task"],
-                    "model": name,
-                    "split": t.get("split", "all"),
-                    "n": t.get("n_items"),
-                    "score": None if m.get("value") is None else m["value"] * pct,
-                    "ci_low": None if m.get("ci_low") is None else m["ci_low"] * pct,
-                    "ci_high": None if m.get("ci_high") is None else m["ci_high"] * pct,
-                    "metric": primary,
-                    "errors": t.get("errors", 0),
-                    "truncated": t.get("truncated", 0),
-                    "no_answer": t.get("no_answer", 0),
-                    "run": str(d),
-                }
-            )
-    return rows
+def report_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """One row per (run, task) for run folders, or folders holding run folders."""
+    from evalkit.report.runs import find_run_dirs, summary_rows
+
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for d in find_run_dirs(paths)
+        for row in summary_rows(d)
+    ]
 
 
 def _fmt(v: Any) -> str:
@@ -59,12 +36,12 @@ def _fmt(v: Any) -> str:
 def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:
     rows = report_rows(run_dirs)
     if fmt == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
     if fmt == "csv":
         import csv
 
-        w = csv.DictWriter(sys.stdout, fieldnames=COLUMNS)
+        w = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
         return
@@ -75,7 +52,7 @@ def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:
             r["model"],
             r["split"],
             _fmt(r["n"]),
-            _fmt(r["score"]) + ("" if r["metric"] in ("accuracy",) else f" ({r['metric']})"),
+            _fmt(r["score"]) + ("" if r["metric"] == "accuracy" else f" ({r['metric']})"),
             f"{_fmt(r['ci_low'])}-{_fmt(r['ci_high'])}" if r["ci_low"] is not None else "-",
             _fmt(r["errors"]),
             _fmt(r["truncated"]),
