@@ -1,9 +1,83 @@
-"""CLI commands (registered by evalkit.cli)."""
+"""``evalkit grade``, ``evalkit rescore`` and ``evalkit compare``: scoring without a model call."""
 
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
 
 import typer
 
 
+def grade(
+    file: Path = typer.Argument(..., help="JSON lines with 'pred' (response or bare answer), 'gold', optional 'choices'."),
+    kind: str | None = typer.Option(None, "--kind", "-k", help="math, choice or integer (default extractor and grader)."),
+    task: str | None = typer.Option(None, "--task", "-t", help="Grade with this task's extractor, stop sequences and grader options."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write graded lines here (default: stdout)."),
+    tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
+    threads: int = typer.Option(4, "--threads", min=1, help="Lines graded at once (math checks run in sandbox processes)."),
+) -> None:
+    """Grade answers in a file through the same scoring path as `evalkit run`; adds 'correct' and
+    'reason' (and 'extracted') to each line; accuracy, counts and timing go to stderr."""
+    from evalkit.scoring.batch import grade_lines, read_lines, setup_for
+
+    setup = setup_for(kind, task, tasks_dir)
+    lines = read_lines(file)
+    results, report = grade_lines(lines, setup, threads=threads, source=str(file))
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    typer.echo(f"{setup.name}: extractor {setup.extractor}, grader {setup.grader}", err=True)
+    for line in report.summary_lines():
+        typer.echo(line, err=True)
+
+
+def rescore(
+    run_dir: Path = typer.Argument(..., help="Run folder (results/runs/<run_id>) holding manifest.json and records.jsonl."),
+    threads: int = typer.Option(4, "--threads", min=1, help="Records scored at once."),
+) -> None:
+    """Re-extract and re-grade a run's stored completions with the current code (no model call);
+    keeps the old records as records.pre-rescore-<time>.jsonl and rewrites summary.json."""
+    from evalkit.run.rescore import rescore_run
+
+    res = rescore_run(run_dir, workers=threads)
+    typer.echo(
+        f"rescored {res.rescored} records ({res.changed} changed correctness; {res.errors_kept} errors kept as errors"
+        + (f"; {res.unknown_task} of tasks missing from the manifest kept as they were" if res.unknown_task else "")
+        + ")",
+        err=True,
+    )
+    for t in sorted(set(res.before) | set(res.after)):
+        typer.echo(f"  {t}: accuracy {res.before.get(t, 0.0):.4f} -> {res.after.get(t, 0.0):.4f}", err=True)
+    typer.echo(f"old records kept in {res.backup}", err=True)
+    typer.echo(str(Path(run_dir) / "summary.json"))
+
+
+def compare(
+    run_a: Path = typer.Argument(..., help="First run folder (A)."),
+    run_b: Path = typer.Argument(..., help="Second run folder (B)."),
+    task: list[str] = typer.Option([], "--task", "-t", help="Only these tasks; repeatable (default: all shared)."),
+    n_boot: int = typer.Option(10_000, "--n-boot", min=100, help="Bootstrap resamples."),
+    seed: int = typer.Option(1234, "--seed", help="Bootstrap seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Paired comparison of two runs on shared (task, item) pairs: difference A - B, paired
+    bootstrap 95% interval, McNemar exact p-value (bootstrap p-value with repeats), n shared."""
+    from evalkit.report.compare import compare_runs, format_comparisons
+
+    comps = compare_runs(run_a, run_b, tasks=task or None, n_boot=n_boot, seed=seed)
+    if as_json:
+        typer.echo(json.dumps([c.to_dict() for c in comps], indent=2))
+    else:
+        typer.echo(format_comparisons(comps, str(run_a), str(run_b)))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("grade")(grade)
+    app.command("rescore")(rescore)
+    app.command("compare")(compare)

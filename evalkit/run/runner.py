@@ -279,9 +279,16 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
         manifest["cache"] = str(cache.path)
     counts = {"sent": 0, "cached": 0, "errors": 0}
     progress = _Progress(len(pending), cfg.progress)
-    # Scoring runs on one worker thread: the math grader may block on its sandbox processes, and
-    # the event loop must keep feeding the backend meanwhile.
-    scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-score")
+    # Scoring runs on worker threads: the math grader blocks on its sandbox processes, and the event
+    # loop must keep feeding the backend meanwhile. One thread per sandbox worker keeps them all busy.
+    n_scorers = 1
+    if any(p.task.spec.grade.name == "math" for p in plans):
+        from evalkit.scoring.sandbox import default_sandbox
+
+        sandbox = default_sandbox()
+        sandbox.start()  # pay the ~1.5 s start-up before the first answer, not during the run
+        n_scorers = sandbox.size
+    scorer = ThreadPoolExecutor(max_workers=n_scorers, thread_name_prefix="evalkit-score")
     loop = asyncio.get_running_loop()
     try:
         with RecordWriter(records_path) as writer:

@@ -34,6 +34,7 @@ def scored_rows(records: Iterable[Mapping[str, Any]]) -> list[ScoredRow]:
                 correct=bool(g["correct"]),
                 points=g.get("points"),
                 status=ex.get("status", "ok"),
+                answer=ex.get("answer"),
                 meta={**(r.get("sample") or {}).get("meta", {}), "date": (r.get("sample") or {}).get("date")},
             )
         )

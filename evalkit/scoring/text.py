@@ -1,47 +1,87 @@
-"""Text preparation shared by extractors: reasoning split and stop-sequence cut."""
+"""Text preparation shared by extractors: reasoning split and stop-sequence cut.
+
+All functions are linear in the text length: model output is untrusted and may be megabytes long.
+"""
 
 from __future__ import annotations
 
-import re
-
 from evalkit.types import Completion
 
-_THINK_CLOSED = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_OPEN, _CLOSE = "<think>", "</think>"
+# Answers sit at the end; a search window bounds the work on absurdly long outputs.
+MAX_SEARCH_CHARS = 2_000_000
 
 
 def split_reasoning(text: str) -> tuple[str, str | None, bool]:
     """Return (answer_text, reasoning, truncated_in_reasoning).
 
-    Text inside ``<think>...</think>`` is reasoning and never searched for the answer. An opening
-    ``<think>`` without its closing tag means the output ended inside the reasoning.
+    Text inside ``<think>...</think>`` is reasoning and never searched for the answer. A closing
+    tag with no opening one means the opening tag was in the prompt template: everything before
+    it is reasoning. An opening ``<think>`` without its closing tag means the output ended inside
+    the reasoning.
     """
-    reasoning_parts = [m.group(0)[7:-8] for m in _THINK_CLOSED.finditer(text)]
-    rest = _THINK_CLOSED.sub("", text)
-    # A model may emit only the closing tag (the opening one was in the prompt's template).
-    if "</think>" in rest.lower():
-        idx = rest.lower().rfind("</think>")
-        reasoning_parts.append(rest[:idx])
-        rest = rest[idx + len("</think>") :]
-    lowered = rest.lower()
-    if "<think>" in lowered:
-        idx = lowered.find("<think>")
-        reasoning_parts.append(rest[idx + len("<think>") :])
-        return rest[:idx], "\n".join(reasoning_parts), True
-    return rest, ("\n".join(reasoning_parts) if reasoning_parts else None), False
+    low = text.lower()
+    if _OPEN not in low and _CLOSE not in low:
+        return text, None, False
+    reasoning: list[str] = []
+    answer: list[str] = []
+    truncated = False
+    pos = 0
+    first_open = low.find(_OPEN)
+    first_close = low.find(_CLOSE)
+    if first_close != -1 and (first_open == -1 or first_close < first_open):
+        reasoning.append(text[:first_close])
+        pos = first_close + len(_CLOSE)
+    n = len(text)
+    while pos <= n:
+        i = low.find(_OPEN, pos)
+        if i == -1:
+            answer.append(text[pos:])
+            break
+        answer.append(text[pos:i])
+        j = low.find(_CLOSE, i + len(_OPEN))
+        if j == -1:
+            reasoning.append(text[i + len(_OPEN) :])
+            truncated = True
+            break
+        reasoning.append(text[i + len(_OPEN) : j])
+        pos = j + len(_CLOSE)
+    rest = "".join(answer)
+    # A stray closing tag left in the answer: what precedes it was reasoning too.
+    k = rest.lower().rfind(_CLOSE)
+    if k != -1:
+        reasoning.append(rest[:k])
+        rest = rest[k + len(_CLOSE) :]
+    return rest, ("\n".join(reasoning) if reasoning else None), truncated
 
 
-def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
     """Cut ``text`` at the first stop sequence, even where the backend ignored it."""
     cut = len(text)
     for s in stop:
         if s:
-            i = text.find(s)
+            i = text.find(s, 0, cut)
             if i != -1:
-                cut = min(cut, i)
+                cut = i
     return text[:cut]
 
 
-def answer_text(completion: Completion, stop: tuple[str, ...]) -> tuple[str, bool]:
-    """The part of a completion searched for an answer, and whether it was truncated in reasoning."""
-    text, _reasoning, truncated = split_reasoning(completion.text)
-    return cut_at_stop(text, stop), truncated
+def answer_text(completion: Completion, stop: tuple[str, ...] | list[str]) -> tuple[str, bool]:
+    """The part of a completion searched for an answer, and whether it was truncated in reasoning.
+
+    The reasoning is removed first, then the text is cut at the stop sequences (a base model's
+    invented follow-up questions carry their own answers). A backend that returns reasoning in a
+    separate field and an empty text because it hit max_tokens was truncated in the reasoning.
+    """
+    text, _reasoning, truncated = split_reasoning(completion.text or "")
+    if (
+        not truncated
+        and completion.finish_reason == "length"
+        and completion.reasoning
+        and not text.strip()
+    ):
+        truncated = True
+    text = cut_at_stop(text, stop)
+    if len(text) > MAX_SEARCH_CHARS:
+        text = text[-MAX_SEARCH_CHARS:]
+    return text, truncated

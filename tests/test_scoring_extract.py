@@ -1,0 +1,286 @@
+"""Golden tests for the answer extractors: positives and negatives per extractor."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from evalkit.scoring.extract import official_mmlu_pro_answer
+from evalkit.scoring.latex import find_boxes, last_box, normalize_answer
+from evalkit.scoring.registry import ScoringContext, get_extractor, known_extractors
+from evalkit.scoring.text import cut_at_stop, split_reasoning
+from evalkit.types import Completion, Extraction, Sample
+
+OPTS4 = ("12", "42", "7", "9")
+OPTS10 = tuple(str(i) for i in range(100, 110))
+
+
+def ex(name: str, text: str, *, choices: tuple[str, ...] | None = None, stop: tuple[str, ...] = (),
+       finish: str = "stop", reasoning: str | None = None, **options: object) -> Extraction:
+    sample = Sample(id="1", task="t", question="q", answer="", choices=choices)
+    comp = Completion(text=text, finish_reason=finish, reasoning=reasoning)  # type: ignore[arg-type]
+    return get_extractor(name)(comp, sample, ScoringContext(stop=stop, extract_options=options))
+
+
+def test_registered_names_and_options() -> None:
+    known = known_extractors()
+    for name in ("exact", "boxed", "answer_line", "choice", "integer", "mmlu_pro_official"):
+        assert name in known
+    assert {"fallback", "bare"} <= known["boxed"]
+    assert "letters" in known["choice"]
+
+
+# -- boxed --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("so the total is \\boxed{42}.", "42"),
+        ("hence $\\boxed{\\frac{1}{2}}$", "\\frac{1}{2}"),  # nested braces
+        ("\\boxed{\\{1, 2\\}}", "\\{1, 2\\}"),  # escaped braces are not groups
+        ("first \\boxed{1}, then on reflection \\boxed{2}", "2"),  # several boxes: the last
+        ("The answer is \\boxed 5.", "5"),  # \boxed without braces
+        ("\\boxed{\\boxed{3}}", "3"),  # nested boxes unwrapped
+        ("\\fbox{7}", "7"),
+        ("\\boxed { x^{2} }", "x^{2}"),
+        ("\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", "\\left( 3, \\frac{\\pi}{2} \\right)"),
+        ("<think>maybe \\boxed{1}</think>So the answer is \\boxed{2}", "2"),  # think ignored
+        ("Final Answer: The final answer is $x=3$. I hope it is correct.", "x=3"),  # answer-line fallback
+        ("3/4", "3/4"),  # a bare answer
+    ],
+)
+def test_boxed_positive(text: str, answer: str) -> None:
+    e = ex("boxed", text)
+    assert (e.status, e.answer) == ("ok", answer)
+
+
+def test_boxed_negative() -> None:
+    long_text = "We tried many things and none of them worked out in the end, so I stop here. " * 3
+    assert ex("boxed", long_text).status == "no_answer"
+    assert ex("boxed", "\\boxed{}").status == "no_answer"  # an empty box is no answer
+    assert ex("boxed", "almost \\boxed{5", finish="length").status == "truncated"  # cut-off box
+    assert ex("boxed", "The answer is 7", fallback="none", bare=False).status == "no_answer"
+    assert ex("boxed", "\\boxedtext{5} and more words that are not an answer at all in any way here ok").answer is None
+
+
+def test_boxed_reasoning_is_never_searched() -> None:
+    # A box only inside the reasoning with nothing after it: no answer, not the reasoning's box.
+    e = ex("boxed", "<think>the answer is \\boxed{9}</think>")
+    assert e.status == "no_answer" and e.answer is None
+    # The opening tag in the prompt template: the closing tag alone splits.
+    assert ex("boxed", "thinking \\boxed{1}</think>\\boxed{4}").answer == "4"
+    # Output cut inside the reasoning.
+    e = ex("boxed", "<think>let me see \\boxed{3} hmm", finish="length")
+    assert (e.status, e.method) == ("truncated", "truncated_in_reasoning")
+    # A backend that returns reasoning apart and ran out of tokens in it.
+    assert ex("boxed", "", reasoning="long thoughts", finish="length").status == "truncated"
+
+
+def test_boxed_blank_is_abstention() -> None:
+    e = ex("boxed", "I am not sure, so \\boxed{\\text{blank}}")
+    assert (e.status, e.answer) == ("abstain", None)
+
+
+def test_boxed_stop_sequences_cut_first() -> None:
+    text = "\\boxed{1}\n\nQuestion: what is 1+1?\nAnswer: \\boxed{2}"
+    assert ex("boxed", text, stop=("Question:",)).answer == "1"
+    assert ex("boxed", text).answer == "2"
+
+
+def test_find_boxes_is_linear_on_unbalanced_input() -> None:
+    text = "\\boxed{" * 100_000  # every box unclosed
+    assert find_boxes(text) == []
+    assert last_box("\\boxed{" + "{" * 5000 + "5" + "}" * 5000 + "}").content.endswith("}")
+
+
+# -- answer_line --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text, answer, method",
+    [
+        ("Final Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.", "\\frac{1}{2}", "minerva"),
+        ("Final Answer: The final answer is 3.5. I hope it is correct.", "3.5", "minerva"),
+        ("Final Answer: The final answer is $\\$32,\\!348$. I hope it is correct.", "\\$32,\\!348", "minerva"),
+        ("Working...\nThe answer is 42.", "42", "answer_line"),
+        ("So the answer is 3.5. Done.", "3.5", "answer_line"),
+        ("Answer: $x^2+1$", "x^2+1", "answer_line"),
+        ("**Answer:** 12", "12", "answer_line"),
+        ("The final answer is:\n\n$$17$$", "17", "answer_line"),
+        ("The answer is $5$. Wait, I made an error.\nThe answer is $6$.", "6", "answer_line"),  # last wins
+        ("Many steps here.\nTherefore we get **-4**", "-4", "bold"),
+    ],
+)
+def test_answer_line_positive(text: str, answer: str, method: str) -> None:
+    e = ex("answer_line", text)
+    assert (e.answer, e.method) == (answer, method)
+
+
+def test_answer_line_negative() -> None:
+    text = "We consider the problem.\nIt has several cases that we examine one by one.\nNothing more to say."
+    assert ex("answer_line", text).status == "no_answer"
+    assert ex("answer_line", "The answered question was hard\nand long", bare=False).status == "no_answer"
+
+
+# -- choice -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text, letter, method",
+    [
+        ("Let's think step by step. ... The answer is (B).", "B", "answer_is"),
+        ("the answer is (c)", "C", "answer_is"),  # case-insensitive
+        ("The correct answer is: **D**", "D", "answer_is"),
+        ("Answer: C", "C", "answer_colon"),
+        ("**Answer:** (A)", "A", "answer_colon"),
+        ("Thus \\boxed{D}", "D", "boxed"),
+        ("Thus $\\boxed{\\text{(B)}}$", "B", "boxed"),
+        ("so the answer is 42.", "B", "option_text"),  # the option text itself counts
+        ("Therefore \\boxed{7}", "C", "boxed"),  # an option's text in a box
+        ("The answer is (A). Wait, I misread the question.\nAnswer: B", "B", "answer_colon"),  # last wins
+        ("Going through the options, the best fit is **C**", "C", "bold"),
+        ("After all of that, my choice:\n(D)", "D", "answer_colon"),
+        ("Long reasoning here.\n\nD", "D", "lone_letter"),
+        ("Long reasoning here.\n\n(b)", "B", "lone_letter"),
+        ("<think>The answer is (A)</think>The answer is (C)", "C", "answer_is"),
+        ("B. 42\nThis is because six times seven is forty-two.", "B", "leading_letter"),
+        (" (C)\nsince 7 is prime", "C", "leading_letter"),
+    ],
+)
+def test_choice_positive(text: str, letter: str, method: str) -> None:
+    e = ex("choice", text, choices=OPTS4)
+    assert (e.status, e.answer, e.method) == ("ok", letter, method)
+
+
+@pytest.mark.parametrize(
+    "text, choices",
+    [
+        ("The answer is (F).", OPTS4),  # not one of this item's four options
+        ("the answer is a bit unclear to me", OPTS4),  # English "a", not option A
+        ("The answer is A or B, I cannot decide.", OPTS4),  # ambiguous
+        ("I really cannot tell which one is right here.", OPTS4),
+        ("The answer is not clear.", OPTS4),
+        ("Answer: I think it depends.", OPTS10),  # the pronoun, not option I
+        ("A good approach is to compute the product first.\nIt is large.", OPTS4),  # the article
+        ("I think so.\nMaybe.", OPTS10),
+    ],
+)
+def test_choice_negative(text: str, choices: tuple[str, ...]) -> None:
+    e = ex("choice", text, choices=choices)
+    assert e.status == "no_answer" and e.answer is None
+
+
+def test_choice_letters_follow_the_items_options() -> None:
+    assert ex("choice", "The answer is (J).", choices=OPTS10).answer == "J"
+    assert ex("choice", "The answer is (J).", choices=OPTS4).answer is None
+    # Without options: the letters option, else A-J.
+    assert ex("choice", "The answer is (E).", letters="ABCD").answer is None
+    assert ex("choice", "The answer is (E).", letters=5).answer == "E"
+    assert ex("choice", "The answer is (G).").answer == "G"
+
+
+def test_choice_cuts_at_stop_sequences_before_searching() -> None:
+    # A base model keeps writing an invented question with its own answer.
+    text = "The answer is (A).\n\nQuestion: Which is larger?\nOptions: ...\nAnswer: Let's think. The answer is (C)."
+    assert ex("choice", text, choices=OPTS4, stop=("Question:",)).answer == "A"
+    assert ex("choice", text, choices=OPTS4).answer == "C"
+
+
+def test_choice_abstention_and_amc_box() -> None:
+    e = ex("choice", "Too hard, \\boxed{blank}", choices=("1", "2", "3", "4", "5"))
+    assert (e.status, e.answer) == ("abstain", None)
+    e = ex("choice", "$\\boxed{\\textbf{(C) }42}$", choices=("1", "2", "42", "4", "5"))
+    assert e.answer == "C"
+
+
+# -- integer ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("\\boxed{033}", "33"),
+        ("\\boxed{1,000}", "1000"),
+        ("\\boxed{1\\,000}", "1000"),
+        ("so we get \\boxed{\\text{ 204 }}", "204"),
+        ("The answer is 42.", "42"),
+        ("007", "7"),
+        ("\\boxed{33.0}", "33"),
+        ("\\boxed{-5}", "-5"),
+        ("\\boxed{12^\\circ}", "12"),
+    ],
+)
+def test_integer_positive(text: str, answer: str) -> None:
+    e = ex("integer", text)
+    assert (e.status, e.answer) == ("ok", answer)
+
+
+def test_integer_negative() -> None:
+    e = ex("integer", "\\boxed{\\frac{1}{2}}")
+    assert (e.answer, e.method) == ("\\frac{1}{2}", "boxed_not_integer")  # kept as written, graded wrong
+    assert ex("integer", "so we get 5 apples and 12 pears").status == "no_answer"
+    assert ex("integer", "so we get 5 apples and 12 pears", last_number=True).answer == "12"
+
+
+# -- official MMLU-Pro --------------------------------------------------------------------------
+
+def _official(text: str) -> str | None:
+    """The official script's three functions, verbatim."""
+    m = re.search(r"answer is \(?([A-J])\)?", text)
+    if m:
+        return m.group(1)
+    m = re.search(r".*[aA]nswer:\s*([A-J])", text)
+    if m:
+        return m.group(1)
+    m = re.search(r"\b[A-J]\b(?!.*\b[A-J]\b)", text, re.DOTALL)
+    return m.group(0) if m else None
+
+
+@pytest.mark.parametrize(
+    "text, letter",
+    [
+        ("the answer is (C). Later: the answer is (D).", "C"),  # first match, unlike the strict one
+        ("Answer: B\nmore\nAnswer: D", "B"),  # the first line holding "Answer:"
+        ("Answer: B and then Answer: D", "D"),  # that line's last one
+        ("The Answer is (B)", "B"),  # case-sensitive first pattern; falls to the last letter
+        ("I pick D. No, E", "E"),
+        ("nothing here", None),
+    ],
+)
+def test_official_mmlu_pro_cascade(text: str, letter: str | None) -> None:
+    assert official_mmlu_pro_answer(text)[0] == letter == _official(text)
+
+
+def test_official_mmlu_pro_matches_the_official_regexes() -> None:
+    rng = random.Random(0)
+    pieces = ["answer is ", "Answer:", "answer:", " ", "\n", "(", ")", "A", "B", "J", "K", "a", "x", ".", "Answer: ",
+              "the answer is (", "answers:", "I"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        assert official_mmlu_pro_answer(text)[0] == _official(text), text
+    e = ex("mmlu_pro_official", "The answer is (K)... so B", choices=OPTS10)
+    assert e.answer == "B"
+
+
+# -- text helpers -------------------------------------------------------------------------------
+
+def test_split_reasoning_and_stop() -> None:
+    assert split_reasoning("a<think>b</think>c") == ("ac", "b", False)
+    assert split_reasoning("no tags") == ("no tags", None, False)
+    rest, reasoning, truncated = split_reasoning("x<think>never closed")
+    assert (rest, truncated) == ("x", True)
+    assert cut_at_stop("abc Question: def", ("Question:", "zzz")) == "abc "
+    assert cut_at_stop("abc", ("",)) == "abc"
+
+
+def test_normalize_answer_keeps_values() -> None:
+    assert normalize_answer("$\\dfrac{1}{2}$.") == "\\frac{1}{2}"
+    assert normalize_answer("\\left( 3, \\frac{\\pi}{2} \\right)") == "(3,\\frac{\\pi}{2})"
+    assert normalize_answer("1, 2, 3, \\ldots") == "1,2,3,\\ldots"
+    assert normalize_answer("1,2,...") == "1,2,..."  # an ellipsis is not a full stop
+    assert normalize_answer("1.5e3") == "1.5\\times10^{3}"
+
+
+def test_aops_style_boxes() -> None:
+    """AoPS solutions box AIME answers as ``\\textbf{(245) }``."""
+    assert ex("integer", "so the answer is $\\boxed{\\textbf{(245) }}$").answer == "245"
+    assert ex("integer", "$\\boxed{\\textbf{(023)}}$").answer == "23"
