@@ -7,6 +7,7 @@ import json
 import random
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,7 @@ def load_fewshot_pool(task: LoadedTask, data_dir: Path | None) -> list[Sample]:
     return rows_to_samples(task, loaded)
 
 
+@lru_cache(maxsize=1 << 16)
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower())
 
@@ -157,12 +159,13 @@ def select_fewshot(task: TaskSpec, sample: Sample, pool: Sequence[Sample]) -> li
     if fs is None or fs.k == 0:
         return []
     own = _norm(sample.question)
+    # Category first: it is a cheap comparison and leaves few exemplars to normalise (cached anyway).
     cands = [
         e
         for e in pool
-        if e.id != sample.id
+        if (fs.same is None or e.meta.get(fs.same) == sample.meta.get(fs.same))
+        and e.id != sample.id
         and _norm(e.question) != own
-        and (fs.same is None or e.meta.get(fs.same) == sample.meta.get(fs.same))
     ]
     if fs.order == "random":
         rng = random.Random(f"{fs.seed}:{sample.id}")
