@@ -41,7 +41,7 @@ from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.prompt import render
 from evalkit.tasks.samples import load_fewshot_pool, load_samples, select_fewshot
 from evalkit.tasks.spec import TaskSpec
-from evalkit.types import Completion, GenParams, Sample
+from evalkit.types import Completion, Sample
 
 UTILS_MODULE = "evalkit_lmeval_utils"
 TASK_PREFIX = "evalkit_"  # lm-eval task names: never collide with lm-eval's built-in tasks
@@ -129,19 +129,6 @@ _Dumper.add_representer(str, _str)
 _Dumper.add_representer(_Function, lambda d, v: d.represent_scalar("!function", str(v)))
 
 
-def task_gen_params(spec: TaskSpec) -> GenParams:
-    """The task's own generation parameters (what evalkit sends when no override is given)."""
-    g = spec.generation
-    return GenParams(max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p, seed=g.seed, stop=tuple(g.stop))
-
-
-def scoring_context(spec: TaskSpec) -> ScoringContext:
-    """The same context the runner scores with: task stop sequences and component options."""
-    return ScoringContext(
-        stop=tuple(spec.generation.stop), extract_options=spec.extract.options, grade_options=spec.grade.options
-    )
-
-
 def _json_kind(v: Any) -> str | None:
     if v is None:
         return None
@@ -221,7 +208,7 @@ def build_task_config(
             "doc_to_target": "answer",
             "process_results": _Function(f"{UTILS_MODULE}.process_results"),
             "num_fewshot": 0,
-            "generation_kwargs": lmeval_gen_kwargs(task_gen_params(spec)),
+            "generation_kwargs": lmeval_gen_kwargs(spec.generation.params()),
             "repeats": spec.generation.repeats,
         }
     )
@@ -332,7 +319,7 @@ class ExportedTask:
         self.task = LoadedTask(spec=spec, path=Path(bundle["task_path"]), sha256=bundle["task_sha256"])
         self.samples = self._read(folder / bundle["data_file"])
         self.pool = list(self._read(folder / bundle["fewshot_file"]).values()) if bundle.get("fewshot_file") else []
-        self.ctx = scoring_context(spec)
+        self.ctx = ScoringContext.for_task(spec)
 
     @staticmethod
     def _read(path: Path) -> dict[str, Sample]:

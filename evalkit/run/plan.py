@@ -54,21 +54,6 @@ class TaskPlan:
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> count
 
 
-def gen_params(task: LoadedTask, overrides: dict | None = None) -> GenParams:
-    g = task.spec.generation
-    vals = {
-        "max_tokens": g.max_tokens,
-        "temperature": g.temperature,
-        "top_p": g.top_p,
-        "seed": g.seed,
-        "stop": tuple(g.stop),
-    }
-    for k, v in (overrides or {}).items():
-        if v is not None:
-            vals[k] = tuple(v) if k == "stop" else v
-    return GenParams(**vals)
-
-
 def plan_task(
     task: LoadedTask,
     model_identity: str,
@@ -92,7 +77,7 @@ def plan_task(
     if limit is not None:
         chosen = chosen[:limit]
     pool = load_fewshot_pool(task, data_dir)
-    params = gen_params(task, param_overrides)
+    params = task.spec.generation.params(param_overrides)
     n_rep = repeats if repeats is not None else task.spec.generation.repeats
     reqs: list[Request] = []
     for s in chosen:

@@ -105,12 +105,7 @@ def rescore_run(
 
     old = list(latest_records(records_path).values())
     result = RescoreResult(run, before=_accuracy(old))
-    contexts = {
-        name: ScoringContext(
-            stop=tuple(s.generation.stop), extract_options=dict(s.extract.options), grade_options=dict(s.grade.options)
-        )
-        for name, s in specs.items()
-    }
+    contexts = {name: ScoringContext.for_task(s) for name, s in specs.items()}
 
     def rescore_one(rec: dict[str, Any]) -> dict[str, Any]:
         spec = specs[rec["task"]]

@@ -156,18 +156,11 @@ class _Progress:
             self._p.stop()
 
 
-def _scoring_context(task: LoadedTask) -> ScoringContext:
-    spec = task.spec
-    return ScoringContext(
-        stop=tuple(spec.generation.stop), extract_options=spec.extract.options, grade_options=spec.grade.options
-    )
-
-
 def score_record(task: LoadedTask, req: Request, sample: Sample, completion: Completion, identity: str, cached: bool) -> dict[str, Any]:
     extraction = grade = None
     if completion.ok:
         extraction, grade = score_completion(
-            completion, sample, task.spec.extract.name, task.spec.grade.name, _scoring_context(task)
+            completion, sample, task.spec.extract.name, task.spec.grade.name, ScoringContext.for_task(task.spec)
         )
     return make_record(req, sample, task.spec.version, identity, completion, extraction, grade, cached)
 

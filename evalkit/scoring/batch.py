@@ -85,11 +85,7 @@ def setup_for(kind: str | None, task: str | None, tasks_dirs: Sequence[str | os.
             f"--kind {kind} grades with {KINDS[kind][1]!r} but task {spec.name!r} grades with "
             f"{spec.grade.name!r}; drop --kind to use the task's settings"
         )
-    ctx = ScoringContext(
-        stop=tuple(spec.generation.stop),
-        extract_options=dict(spec.extract.options),
-        grade_options=dict(spec.grade.options),
-    )
+    ctx = ScoringContext.for_task(spec)
     return GradeSetup(spec.name, spec.extract.name, spec.grade.name, ctx)
 
 

@@ -20,6 +20,19 @@ class ScoringContext:
     extract_options: Mapping[str, Any] = field(default_factory=dict)
     grade_options: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def for_task(cls, spec: Any) -> ScoringContext:
+        """The context a task (a TaskSpec) is scored with: its stop sequences and component options.
+
+        Every scoring path (runner, rescore, `evalkit grade --task`, `tasks check`, lm-eval export)
+        builds its context here, so they cannot drift apart.
+        """
+        return cls(
+            stop=tuple(spec.generation.stop),
+            extract_options=dict(spec.extract.options),
+            grade_options=dict(spec.grade.options),
+        )
+
 
 Extractor = Callable[[Completion, Sample, ScoringContext], Extraction]
 Grader = Callable[[Extraction, Sample, ScoringContext], Grade]

@@ -274,9 +274,7 @@ def check_task(task: LoadedTask, data_dir: Path | None, max_problems: int = 1000
     rep.fewshot_k = fs.k if fs else 0
     is_letter = spec.extract.name in LETTER_EXTRACTORS
     writer = answer_writer(task)
-    ctx = ScoringContext(
-        stop=tuple(spec.generation.stop), extract_options=spec.extract.options, grade_options=spec.grade.options
-    )
+    ctx = ScoringContext.for_task(spec)
     offers_blank = "\\boxed{blank}" in _template_text(task)
     gold_p, wrong_p, blank_p = PassResult("gold"), PassResult("wrong"), PassResult("abstain")
     wrong_vals = None if is_letter else wrong_values(samples)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from evalkit.types import GenParams
+
 NAME_RE = r"^[a-z][a-z0-9_]*$"
 
 
@@ -143,6 +145,20 @@ class GenerationSpec(Strict):
     seed: int | None = 1234
     stop: list[str] = Field(default_factory=list)
     repeats: int = Field(1, ge=1, le=1000)
+
+    def params(self, overrides: dict[str, Any] | None = None) -> GenParams:
+        """GenParams for requests, with command-line overrides (max_tokens, temperature, ...) applied."""
+        vals: dict[str, Any] = {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "stop": tuple(self.stop),
+        }
+        for k, v in (overrides or {}).items():
+            if v is not None:
+                vals[k] = tuple(v) if k == "stop" else v
+        return GenParams(**vals)
 
 
 class ReportSpec(Strict):
