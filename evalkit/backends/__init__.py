@@ -62,6 +62,14 @@ def parse_spec(spec: str) -> BackendSpec:
     from evalkit.catalog import find_model
 
     entry = find_model(s)
+    if entry is not None and entry.pull:
+        # A model evalkit can fetch without the Hub runs from its pulled GGUF through the hf backend.
+        # Only the cache path is computed here; HFBackend.from_spec pulls on first use, so parsing
+        # and validation never download anything.
+        from evalkit.catalog.pull import local_path
+
+        target = str(local_path(entry))
+        return BackendSpec("hf", target, f"hf:{target}", alias=entry.id)
     if entry is not None and entry.spec:
         inner = parse_spec(entry.spec)
         return BackendSpec(inner.kind, inner.target, inner.raw, alias=entry.id)

@@ -30,6 +30,7 @@ class ModelEntry(BaseModel):
     knowledge_cutoff: dt.date | None = Field(None, description="training-data cutoff; a month means its last day")
     sources: dict[str, str] = Field(default_factory=dict, description="figure name -> where it comes from")
     notes: str = ""
+    pull: dict[str, Any] | None = Field(None, description="offline source for `evalkit models pull` (see catalog/pull.py)")
 
     def cutoff(self) -> tuple[dt.date | None, str]:
         """The date a post-cutoff split starts after, and which figure it is."""

