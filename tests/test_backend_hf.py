@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tinymodel import find_smollm2_wheel, tiny_model_fixture  # noqa: E402
+from tinymodel import find_smollm2_wheel  # noqa: E402
 
 from evalkit.backends import BackendSpec, make_backend, parse_spec  # noqa: E402
 from evalkit.backends.hf import HFBackend, HFOptions, local_fingerprint  # noqa: E402
@@ -28,11 +28,6 @@ FACTS = {
     "Water boils at": " 100 degrees.",
     "The chemical symbol for gold is": " Au.",
 }
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model_fixture(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

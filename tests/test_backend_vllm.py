@@ -17,8 +17,6 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tinymodel import tiny_model_fixture  # noqa: E402
-
 from evalkit.backends import make_backend, parse_spec  # noqa: E402
 from evalkit.backends.hf import encode_context_continuation, encode_prompt, render_context  # noqa: E402
 from evalkit.backends.vllm import (  # noqa: E402
@@ -35,11 +33,6 @@ from evalkit.backends.vllm import (  # noqa: E402
 )
 from evalkit.errors import BackendError  # noqa: E402
 from evalkit.types import GenParams, Message, Request  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model_fixture(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

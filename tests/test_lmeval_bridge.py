@@ -15,7 +15,6 @@ import json
 import os
 import re
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -286,22 +285,6 @@ def test_lmeval_backend_failures_options_and_secrets() -> None:
 # ---------------------------------------------------------------------------------------------
 # A real model: the tiny Llama from tests/tinymodel.py
 # ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The tiny Llama, with torch on one thread for this module: on 2 shared cores torch's two
-    spinning threads made the build take 63 s instead of 3.4 s while other processes ran."""
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    from tests.tinymodel import build_tiny_model
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _facts_tasks(folder: Path) -> dict[str, set[str]]:

@@ -34,7 +34,7 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
 def run(
     task: list[str] = typer.Option(..., "--task", "-t", help="Task name (evalkit tasks list) or path to a task YAML; repeatable."),
     model: str = typer.Option(..., "--model", "-m", help="Backend spec: openai:<base_url>@<model>, hf:<path>, vllm:<id>, lmeval:<type>,<args>, replay:<run dir>, or a catalog alias."),
-    model_arg: list[str] = typer.Option([], "--model-arg", "-M", help="Backend option key=value; repeatable (e.g. concurrency=8, body.repeat_penalty=1.0)."),
+    model_arg: list[str] = typer.Option([], "--model-arg", "-M", help="Backend option key=value; repeatable (e.g. body.repeat_penalty=1.0 for openai, batch_size=16 for hf)."),
     data_dir: str | None = typer.Option(None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder that replaces the hub: <dir>/hf/<org>/<name>/<split>.jsonl, <dir>/local/<file>."),
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable (also EVALKIT_TASKS_DIR)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate only the first N items of each task."),
