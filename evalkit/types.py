@@ -108,6 +108,7 @@ class Completion:
     reasoning: str | None = None  # reasoning kept apart from the answer text
     logprobs: tuple[float, ...] | None = None  # loglikelihood: one sum per continuation
     greedy: tuple[bool, ...] | None = None  # loglikelihood: is each continuation the greedy one
+    token_logprobs: tuple[tuple[float, ...], ...] | None = None  # loglikelihood: per token, per continuation
     latency_s: float = 0.0
     error: str | None = None
     error_kind: ErrorKind | None = None
@@ -122,6 +123,8 @@ class Completion:
         for k in ("logprobs", "greedy"):
             if d[k] is not None:
                 d[k] = list(d[k])
+        if d["token_logprobs"] is not None:
+            d["token_logprobs"] = [list(t) for t in d["token_logprobs"]]
         return d
 
     @classmethod
@@ -134,6 +137,9 @@ class Completion:
             reasoning=d.get("reasoning"),
             logprobs=tuple(d["logprobs"]) if d.get("logprobs") is not None else None,
             greedy=tuple(d["greedy"]) if d.get("greedy") is not None else None,
+            token_logprobs=(
+                tuple(tuple(t) for t in d["token_logprobs"]) if d.get("token_logprobs") is not None else None
+            ),
             latency_s=float(d.get("latency_s") or 0.0),
             error=d.get("error"),
             error_kind=d.get("error_kind"),

@@ -202,6 +202,11 @@ def test_loglikelihood_equals_direct_forward_pass(backend: HFBackend) -> None:
     got = run(backend.loglikelihood([ll("it", (cont,), prompt=context)]))[0]
     assert got.logprobs[0] == pytest.approx(expected, abs=1e-4)
     assert got.usage.completion_tokens == len(whole) - n_ctx
+    # Per-token log-probabilities: one per continuation token, each as in the forward pass.
+    per_token = [logp[t - 1, whole[t]].item() for t in range(n_ctx, len(whole))]
+    assert got.token_logprobs is not None and len(got.token_logprobs[0]) == len(per_token)
+    assert list(got.token_logprobs[0]) == pytest.approx(per_token, abs=1e-4)
+    assert sum(got.token_logprobs[0]) == pytest.approx(got.logprobs[0], abs=1e-5)
 
 
 def test_errors_are_returned_not_raised(backend: HFBackend) -> None:

@@ -587,7 +587,7 @@ class HFBackend:
             except Exception as e:
                 out[i] = _error(f"cannot build the loglikelihood request: {e}")
                 rows = [r for r in rows if r[0] != i]
-        scores: dict[tuple[int, int], tuple[float, bool]] = {}
+        scores: dict[tuple[int, int], tuple[float, bool, tuple[float, ...]]] = {}
         latency: dict[int, float] = {}
         failed: dict[int, str] = {}
         rows.sort(key=lambda r: -len(r[2]))
@@ -596,7 +596,7 @@ class HFBackend:
                 if isinstance(res, str):
                     failed[i] = res
                 else:
-                    scores[(i, c)] = res[:2]
+                    scores[(i, c)] = (res[0], res[1], res[3])
                     latency[i] = latency.get(i, 0.0) + res[2]
         for i, req in enumerate(reqs):
             if out[i] is not None:
@@ -612,12 +612,16 @@ class HFBackend:
                 usage=Usage(prompt_tokens=ctx_tokens.get(i), completion_tokens=n_cont),
                 logprobs=tuple(g[0] for g in got),
                 greedy=tuple(g[1] for g in got),
+                token_logprobs=tuple(g[2] for g in got),
                 latency_s=latency.get(i, 0.0),
             )
         return [c if c is not None else _error("no result") for c in out]
 
-    def _score_batch(self, rows: list[tuple[int, int, list[int], int]]) -> list[tuple[float, bool, float]]:
-        """Sum of log p over each row's continuation and whether greedy decoding yields it exactly."""
+    def _score_batch(
+        self, rows: list[tuple[int, int, list[int], int]]
+    ) -> list[tuple[float, bool, float, tuple[float, ...]]]:
+        """Per row: sum of log p over the continuation, whether greedy decoding yields it exactly,
+        the seconds spent, and log p of each continuation token."""
         t0 = time.perf_counter()
         inputs = [ids[:-1] for _, _, ids, _ in rows]  # predict token t from tokens < t
         width = max(len(x) for x in inputs)
@@ -640,12 +644,12 @@ class HFBackend:
         for j, (_, _, ids, n) in enumerate(rows):
             target = torch.tensor(ids[-n:], device=logp.device) if n else None
             if target is None:
-                result.append((0.0, True, dt))
+                result.append((0.0, True, dt, ()))
                 continue
             lp = logp[j, keep - n :]
-            total = lp.gather(-1, target[:, None]).sum().item()
+            per_token = lp.gather(-1, target[:, None]).squeeze(-1)
             greedy = bool((lp.argmax(-1) == target).all().item())
-            result.append((float(total), greedy, dt))
+            result.append((float(per_token.sum().item()), greedy, dt, tuple(float(x) for x in per_token.tolist())))
         return result
 
     # -- batching with out-of-memory back-off ----------------------------------------------------
