@@ -25,6 +25,15 @@ def report_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
     ]
 
 
+# How a metric's value reads in a table: accuracies are shown in percent, AMC in points.
+METRIC_LABELS = {
+    "accuracy": "accuracy %",
+    "accuracy_strict": "accuracy % (strict)",
+    "accuracy_official_compatible": "accuracy % (official-compatible)",
+    "amc_points": "AMC points /150",
+}
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -45,14 +54,15 @@ def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:
         w.writeheader()
         w.writerows(rows)
         return
-    headers = ["task", "model", "split", "n", "score", "95% CI", "errors", "truncated", "no answer"]
+    headers = ["task", "model", "split", "n", "metric", "score", "95% CI", "errors", "truncated", "no answer"]
     body = [
         [
             r["task"],
             r["model"],
             r["split"],
             _fmt(r["n"]),
-            _fmt(r["score"]) + ("" if r["metric"] == "accuracy" else f" ({r['metric']})"),
+            METRIC_LABELS.get(str(r["metric"]), str(r["metric"])),
+            _fmt(r["score"]),
             f"{_fmt(r['ci_low'])}-{_fmt(r['ci_high'])}" if r["ci_low"] is not None else "-",
             _fmt(r["errors"]),
             _fmt(r["truncated"]),
@@ -73,7 +83,7 @@ def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:
 
     table = Table(show_lines=False)
     for h in headers:
-        table.add_column(h, justify="right" if h not in ("task", "model", "split") else "left")
+        table.add_column(h, justify="right" if h not in ("task", "model", "split", "metric") else "left")
     for b in body:
         table.add_row(*b)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
