@@ -272,10 +272,12 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
         manifest["cache"] = str(cache.path)
     counts = {"sent": 0, "cached": 0, "errors": 0}
     progress = _Progress(len(pending), cfg.progress)
-    # Scoring runs on worker threads: the math grader blocks on its sandbox processes, and the event
-    # loop must keep feeding the backend meanwhile. One thread per sandbox worker keeps them all busy.
+    # The math grader blocks on its sandbox processes, so its tasks are scored on worker threads (one
+    # per sandbox worker keeps them all busy) while the event loop keeps feeding the backend. The
+    # other graders are microseconds of pure Python: a thread hop would cost more than they do.
+    threaded = {p.task.spec.name for p in plans if p.task.spec.grade.name == "math"}
     n_scorers = 1
-    if any(p.task.spec.grade.name == "math" for p in plans):
+    if threaded:
         from evalkit.scoring.sandbox import default_sandbox
 
         sandbox = default_sandbox()
@@ -301,9 +303,11 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
                 if cache is not None:
                     cache.put(req.key, identity, comp)
                 task = by_task[req.task].task
-                rec = await loop.run_in_executor(
-                    scorer, score_record, task, req, samples[(req.task, req.sample_id)], comp, identity, False
-                )
+                args = (task, req, samples[(req.task, req.sample_id)], comp, identity, False)
+                if req.task in threaded:
+                    rec = await loop.run_in_executor(scorer, score_record, *args)
+                else:
+                    rec = score_record(*args)
                 writer.write(rec)
                 counts["sent"] += 1
                 if not comp.ok:
