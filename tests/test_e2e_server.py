@@ -67,6 +67,28 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     s3 = json.loads((replay_out / "summary.json").read_text())
     assert s3["tasks"]["basic_facts"]["metrics"]["accuracy"]["value"] == acc["value"]
 
+    # Two tasks that send the very same requests (like mmlu_pro and mmlu_pro_official): each request
+    # goes out once, and each task keeps its own records, graded by its own grader.
+    tdir = tmp_path / "tasks"
+    tdir.mkdir()
+    twin = (REPO / "tasks" / "basic_facts.yaml").read_text().replace("name: basic_facts", "name: basic_facts_exact")
+    (tdir / "basic_facts_exact.yaml").write_text(twin.replace("grade: choice", "grade: exact").replace("extract: choice", "extract: exact"))
+    (tdir / "basic_facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
+    both = tmp_path / "both"
+    r4 = run_cli("run", "-t", "basic_facts", "-t", "basic_facts_exact", "--tasks-dir", str(tdir),
+                 "-m", f"replay:{out}", "--out", str(both), "--no-progress")
+    assert r4.returncode == 0, r4.stderr
+    assert "(sent 20," in r4.stderr
+    recs4 = lines(both / "records.jsonl")
+    assert len(recs4) == 40 and {x["task"] for x in recs4} == {"basic_facts", "basic_facts_exact"}
+    s4 = json.loads((both / "summary.json").read_text())["tasks"]
+    assert s4["basic_facts"]["metrics"]["accuracy"]["value"] == acc["value"]
+    by_task = {t: {x["sample_id"]: x for x in recs4 if x["task"] == t} for t in ("basic_facts", "basic_facts_exact")}
+    for sid, x in by_task["basic_facts"].items():
+        y = by_task["basic_facts_exact"][sid]
+        assert x["key"] == y["key"] and x["completion"]["text"] == y["completion"]["text"]
+        assert y["extraction"]["method"] == "whole_text" and x["extraction"]["method"] != "whole_text"
+
 
 def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(llama_server: str, tmp_path: Path) -> None:
     out = tmp_path / "run"

@@ -157,18 +157,26 @@ def test_hub_without_mirror_gives_actionable_error(tmp_path: Path, monkeypatch: 
 
 def test_record_writer_repairs_torn_line(tmp_path: Path) -> None:
     p = tmp_path / "records.jsonl"
+
+    def rec(key: str, v: int, task: str = "t") -> dict:
+        return {"key": key, "task": task, "sample_id": key, "repeat": 0, "status": "ok", "v": v}
+
     with RecordWriter(p) as w:
-        w.write({"key": "a", "v": 1})
-        w.write({"key": "b", "v": 1})
+        w.write(rec("a", 1))
+        w.write(rec("b", 1))
     with p.open("ab") as f:
         f.write(b'{"key": "c", "v"')  # a kill in the middle of a write
     assert [r["key"] for r in iter_records(p)] == ["a", "b"]
     with RecordWriter(p) as w:
-        w.write({"key": "c", "v": 2})
-        w.write({"key": "a", "v": 3})
-    assert p.read_bytes().count(b"\n") == 4
+        w.write(rec("c", 2))
+        w.write(rec("a", 3))
+        w.write(rec("a", 4, task="other"))  # the same request sent for another task is its own record
+    with p.open("ab") as f:
+        f.write(b'[1, 2]\n{"foo": 1}\n')  # not records: skipped, not a crash
+    assert p.read_bytes().count(b"\n") == 7
     latest = latest_records(p)
-    assert latest["a"]["v"] == 3 and latest["c"]["v"] == 2 and len(latest) == 3
+    assert latest[("t", "a")]["v"] == 3 and latest[("other", "a")]["v"] == 4 and latest[("t", "c")]["v"] == 2
+    assert len(latest) == 4
 
 
 def test_response_cache_roundtrip_and_errors_not_cached(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ A line is a JSON object:
   status: "ok" | "error"  (an error is a request that failed; it is never graded),
   completion: Completion.to_dict(), extraction: {answer, method, status} | null,
   grade: {correct, reason, points} | null, sample: Sample.to_dict(), cached: bool, time: ISO time.
-The file is append-only; when a key appears more than once (a retried error, a rescore), the last
-line wins. A line cut short by a kill is ignored on read and cut off before the next append.
+The file is append-only; a record is identified by (task, key) (two tasks may send the very same
+request), and when one appears more than once (a retried error, a rescore) the last line wins. A
+line cut short by a kill is ignored on read and cut off before the next append; a line that is not
+a record (hand-edited, from another tool) is skipped.
 """
 
 from __future__ import annotations
@@ -59,8 +61,11 @@ def make_record(
     }
 
 
+REQUIRED_FIELDS = ("key", "task", "sample_id", "repeat", "status")
+
+
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Every complete line of a records file (a torn last line is skipped)."""
+    """Every complete record line of a records file (a torn last line and non-records are skipped)."""
     if not path.is_file():
         return
     with path.open("rb") as f:
@@ -68,16 +73,18 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
             if not raw.endswith(b"\n"):
                 break  # torn write from a killed process
             try:
-                yield json.loads(raw)
+                rec = json.loads(raw)
             except json.JSONDecodeError:
                 continue
+            if isinstance(rec, dict) and all(k in rec for k in REQUIRED_FIELDS):
+                yield rec
 
 
-def latest_records(path: Path) -> dict[str, dict[str, Any]]:
-    """The last record for each key."""
-    out: dict[str, dict[str, Any]] = {}
+def latest_records(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The last record for each (task, key)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in iter_records(path):
-        out[r["key"]] = r
+        out[(str(r["task"]), str(r["key"]))] = r
     return out
 
 

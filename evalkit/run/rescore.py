@@ -109,6 +109,11 @@ def rescore_run(
 
     def rescore_one(rec: dict[str, Any]) -> dict[str, Any]:
         spec = specs[rec["task"]]
+        if not isinstance(rec.get("sample"), dict):
+            raise EvalkitError(
+                f"{records_path}: record {rec.get('key')!r} ({rec['task']}) has no 'sample'; "
+                f"it was not written by `evalkit run` and cannot be rescored"
+            )
         completion = Completion.from_dict(rec.get("completion") or {})
         sample = Sample.from_dict(rec["sample"])
         try:

@@ -263,7 +263,7 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
     all_reqs = [r for p in plans for r in p.requests]
     existing = latest_records(records_path)
     done = {k for k, r in existing.items() if r.get("status") == "ok"}
-    pending = [r for r in all_reqs if r.key not in done]
+    pending = [r for r in all_reqs if (r.task, r.key) not in done]
     n_resumed = len(all_reqs) - len(pending)
 
     cache = None
@@ -288,31 +288,37 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
     try:
         with RecordWriter(records_path) as writer:
             hits = cache.get_many([r.key for r in pending]) if cache else {}
+            # Two tasks can send the very same request (mmlu_pro and mmlu_pro_official share their
+            # prompt): it goes to the model once and its answer is recorded for each task.
+            waiting: dict[str, list[Request]] = {}
             to_send = []
             for req in pending:
                 comp = hits.get(req.key)
                 if comp is None:
-                    to_send.append(req)
+                    if req.key not in waiting:
+                        to_send.append(req)
+                    waiting.setdefault(req.key, []).append(req)
                     continue
                 task = by_task[req.task].task
                 writer.write(score_record(task, req, samples[(req.task, req.sample_id)], comp, identity, True))
                 counts["cached"] += 1
                 progress.advance(True)
 
-            async def on_done(req: Request, comp: Completion) -> None:
+            async def on_done(sent: Request, comp: Completion) -> None:
                 if cache is not None:
-                    cache.put(req.key, identity, comp)
-                task = by_task[req.task].task
-                args = (task, req, samples[(req.task, req.sample_id)], comp, identity, False)
-                if req.task in threaded:
-                    rec = await loop.run_in_executor(scorer, score_record, *args)
-                else:
-                    rec = score_record(*args)
-                writer.write(rec)
+                    cache.put(sent.key, identity, comp)
                 counts["sent"] += 1
-                if not comp.ok:
-                    counts["errors"] += 1
-                progress.advance(comp.ok)
+                for req in waiting.pop(sent.key, [sent]):
+                    task = by_task[req.task].task
+                    args = (task, req, samples[(req.task, req.sample_id)], comp, identity, False)
+                    if req.task in threaded:
+                        rec = await loop.run_in_executor(scorer, score_record, *args)
+                    else:
+                        rec = score_record(*args)
+                    writer.write(rec)
+                    if not comp.ok:
+                        counts["errors"] += 1
+                    progress.advance(comp.ok)
 
             if to_send:
                 check = getattr(backend, "check", None)
@@ -328,7 +334,7 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
 
     summary = write_summary(run_dir, plans, backend, cfg.model)
     final = latest_records(records_path)
-    keys = {r.key for r in all_reqs}
+    keys = {(r.task, r.key) for r in all_reqs}
     n_errors = sum(1 for k in keys if k in final and final[k].get("status") != "ok")
     manifest.update(
         status="complete" if n_errors == 0 else "complete_with_errors",
@@ -351,7 +357,7 @@ def write_summary(run_dir: Path, plans: list[TaskPlan], backend: Backend, model_
     final = latest_records(run_dir / RECORDS_FILE)
     tasks = {}
     for p in plans:
-        recs = [final[r.key] for r in p.requests if r.key in final]
+        recs = [final[(r.task, r.key)] for r in p.requests if (r.task, r.key) in final]
         spec = p.task.spec
         tasks[spec.name] = summarize_task(spec.name, spec.version, recs, spec.metrics, spec.report.breakdown)
         tasks[spec.name]["split"] = p.excluded.get("split", "all") if p.excluded else "all"
