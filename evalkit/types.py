@@ -172,10 +172,14 @@ class BackendInfo:
     revision: str | None = None
     params_total: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # never holds secrets
+    # Backend settings that change outputs but are neither the model nor its revision (an openai
+    # server's URL and extra request fields, an hf model's dtype): part of the identity.
+    variant: str | None = None
 
     @property
     def identity(self) -> str:
-        return f"{self.backend}:{self.model}@{self.revision or '-'}"
+        base = f"{self.backend}:{self.model}@{self.revision or '-'}"
+        return f"{base}#{self.variant}" if self.variant else base
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,5 +188,6 @@ class BackendInfo:
             "revision": self.revision,
             "params_total": self.params_total,
             "extra": dict(self.extra),
+            "variant": self.variant,
             "identity": self.identity,
         }

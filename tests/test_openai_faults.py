@@ -250,3 +250,24 @@ def test_spec_parsing_errors() -> None:
         make_backend("openai:http://127.0.0.1:1/v1@m", {"concurency": "8"})
     b = make_backend("openai:http://127.0.0.1:1/v1@m", {"concurrency": "8", "body.top_k": "1"})
     assert b.max_concurrency == 8 and b.extra_body == {"top_k": 1}
+
+
+def test_identity_covers_what_changes_answers() -> None:
+    from evalkit.backends import make_backend
+
+    def ident(spec: str, **opts: str) -> str:
+        return make_backend(spec, opts).info.identity
+
+    a = ident("openai:http://127.0.0.1:8000/v1@m")
+    assert a.startswith("openai:m@-#")
+    assert a == ident("openai:http://127.0.0.1:8000/v1@m", concurrency="4", timeout="30")  # not output-affecting
+    assert a != ident("openai:http://127.0.0.1:8000/v1@m", **{"body.repeat_penalty": "1.0"})
+    assert a != ident("openai:http://127.0.0.1:9000/v1@m")  # another server may serve other weights
+    # A revision label vouches for the weights: the URL no longer matters, extra fields still do.
+    r1 = ident("openai:http://127.0.0.1:8000/v1@m", revision="q4")
+    assert r1 == "openai:m@q4" == ident("openai:http://10.0.0.9:1/v1@m", revision="q4")
+    assert r1 != ident("openai:http://127.0.0.1:8000/v1@m", revision="q4", **{"body.top_k": "1"})
+    with pytest.raises(BackendError, match="evalkit sets this field itself"):
+        make_backend("openai:http://127.0.0.1:8000/v1@m", {"body.temperature": "0.7"})
+    with pytest.raises(BackendError, match="expected an integer"):
+        make_backend("openai:http://127.0.0.1:8000/v1@m", {"concurrency": "0"})

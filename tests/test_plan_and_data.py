@@ -192,7 +192,9 @@ def test_response_cache_roundtrip_and_errors_not_cached(tmp_path: Path) -> None:
 
 
 def test_secrets_never_reach_the_manifest() -> None:
-    from evalkit.run.manifest import redact, redact_argv, redact_spec
+    from evalkit.run.manifest import redact_argv
+    from evalkit.secrets import redact_mapping as redact
+    from evalkit.secrets import redact_spec
 
     assert redact_spec("lmeval:openai-chat-completions,model=m,api_key=sk-123") == (
         "lmeval:openai-chat-completions,model=m,api_key=<redacted>"

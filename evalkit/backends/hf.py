@@ -444,6 +444,8 @@ class HFBackend:
                 "dtype": str(dtype).removeprefix("torch."),
                 "device": str(device),
             },
+            # Numeric precision and the context cap change outputs, so they are part of the identity.
+            variant=str(dtype).removeprefix("torch.") + (f",max_length={opts.max_length}" if opts.max_length else ""),
         )
         return cls(
             model,

@@ -27,7 +27,6 @@ import asyncio
 import gc
 import importlib.util
 import inspect
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import BackendError, NotSupported
+from evalkit.secrets import is_secret_name
 from evalkit.types import BackendInfo, Completion, ErrorKind, GenParams, Request, Usage
 
 if TYPE_CHECKING:
@@ -47,18 +47,8 @@ DEFAULT_CHUNK_SIZE = 64
 # Model args that cannot change an answer (throughput and patience) stay out of the identity, so
 # changing them keeps the response cache valid.
 _NOT_IDENTITY = frozenset({"num_concurrent", "max_retries", "timeout"})
-_SECRET = re.compile(
-    r"(^|_)(api_?key|key|token|secret|password|passwd|auth|authorization)$", re.IGNORECASE
-)
-_NOT_SECRET = frozenset({"add_bos_token", "eos_token", "bos_token", "pad_token", "think_end_token"})
 # Joins chat turns for models without a chat template (lm-eval's fewshot delimiter).
 CHAT_JOIN = "\n\n"
-
-
-def is_secret(name: str) -> bool:
-    """Model-arg names that hold credentials; they never reach BackendInfo, cache keys or files."""
-    return name not in _NOT_SECRET and bool(_SECRET.search(name))
-
 
 def lmeval_gen_kwargs(params: GenParams) -> dict[str, Any]:
     """lm-eval ``generation_kwargs`` for evalkit's generation parameters.
@@ -197,7 +187,7 @@ class LMEvalBackend:
             params_total=_params_total(lm),
             extra={
                 "model_type": model_type,
-                "model_args": {k: ("<redacted>" if is_secret(k) else v) for k, v in pairs},
+                "model_args": {k: ("<redacted>" if is_secret_name(k) else v) for k, v in pairs},
                 "lm_class": f"{type(lm).__module__}.{type(lm).__qualname__}",
                 "device": str(extra.get("device")) if "device" in extra else None,
                 "lm_eval_version": _lm_eval_version(),
@@ -400,7 +390,7 @@ def _init_params(cls: type) -> Mapping[str, inspect.Parameter]:
 
 def _public_target(model_type: str, pairs: Sequence[tuple[str, str]]) -> str:
     """``<type>,k=v,...`` with secret values removed: the model part of the backend identity."""
-    kept = [f"{k}={v}" for k, v in pairs if not is_secret(k)]
+    kept = [f"{k}={v}" for k, v in pairs if not is_secret_name(k)]
     return ",".join([model_type, *kept])
 
 

@@ -8,6 +8,7 @@ The API key is read from an environment variable at request time and never store
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -20,10 +21,14 @@ import aiohttp
 from evalkit.backends import BackendSpec
 from evalkit.backends.retry import RETRYABLE, RetryPolicy, backoff_delay, classify_status, parse_retry_after
 from evalkit.errors import BackendError, NotSupported
+from evalkit.secrets import redact_mapping, redact_text
 from evalkit.types import BackendInfo, Completion, ErrorKind, Request, Usage
 
 # OpenAI's API accepts at most 4 stop sequences; the rest are applied client-side by the extractors.
 MAX_STOP = 4
+# Request fields evalkit sets from the task and the command line; a body.<field> must not override
+# them behind the cache key's back.
+RESERVED_BODY = frozenset({"model", "messages", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "n", "echo", "logprobs"})
 
 
 def _coerce(value: str) -> Any:
@@ -88,11 +93,27 @@ class OpenAIBackend:
             raise BackendError(f"--model-arg endpoint={endpoint!r}: use auto, chat or completions")
         self.endpoint = endpoint
         self.extra_body = dict(extra_body or {})
+        shadowed = sorted(RESERVED_BODY & set(self.extra_body))
+        if shadowed:
+            raise BackendError(
+                f"--model-arg body.{shadowed[0]}: evalkit sets this field itself; use the run options "
+                f"(--temperature, --max-tokens) or the task's generation settings instead"
+            )
+        # The identity (and so the cache key) covers what changes answers besides model and revision:
+        # extra request fields always, and the server URL unless a revision label vouches for the weights.
+        ident: dict[str, Any] = {"body": self.extra_body}
+        if revision is None:
+            ident["url"] = self.base_url
+        variant = None
+        if self.extra_body or revision is None:
+            blob = json.dumps(ident, sort_keys=True, default=str)
+            variant = hashlib.sha256(blob.encode()).hexdigest()[:10]
         self.info = BackendInfo(
             backend="openai",
             model=model,
             revision=revision,
-            extra={"base_url": self.base_url, "extra_body": self.extra_body},
+            extra=redact_mapping({"base_url": self.base_url, "extra_body": self.extra_body}),
+            variant=variant,
         )
         self._session: aiohttp.ClientSession | None = None
         self._rng = random.Random()
@@ -112,6 +133,14 @@ class OpenAIBackend:
         kwargs = {k: v for k, v in opts.items() if k in known}
         if "revision" in kwargs:
             kwargs["revision"] = str(kwargs["revision"])
+        for name, kind, low in (("concurrency", int, 1), ("max_retries", int, 0), ("timeout", float, 0.001)):
+            if name in kwargs:
+                value = kwargs[name]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)) or value < low:
+                    raise BackendError(
+                        f"--model-arg {name}={options[name]}: expected {'an integer' if kind is int else 'a number'} >= {low:g}"
+                    )
+                kwargs[name] = kind(value)
         return cls(base_url, model, extra_body=extra, **kwargs)
 
     # -- HTTP plumbing -------------------------------------------------------------------------
@@ -137,8 +166,10 @@ class OpenAIBackend:
                 await resp.read()
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError) as e:
             raise BackendError(
-                f"cannot reach the OpenAI-compatible server at {self.base_url} ({type(e).__name__}: {e}); "
-                f"start the server or fix the base URL in --model openai:<base_url>@<model>"
+                redact_text(
+                    f"cannot reach the OpenAI-compatible server at {self.base_url} ({type(e).__name__}: {e}); "
+                    f"start the server or fix the base URL in --model openai:<base_url>@<model>"
+                )
             ) from None
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +186,7 @@ class OpenAIBackend:
         except asyncio.TimeoutError:
             raise _RequestFailed("transient", f"timed out after {self.timeout:.0f} s") from None
         except (aiohttp.ClientError, OSError) as e:
-            raise _RequestFailed("transient", f"{type(e).__name__}: {e}") from None
+            raise _RequestFailed("transient", redact_text(f"{type(e).__name__}: {e}")) from None
         try:
             data = json.loads(raw)
         except json.JSONDecodeError:

@@ -7,20 +7,19 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from evalkit import __version__
+from evalkit.secrets import redact_spec
 
 MANIFEST_FILE = "manifest.json"
 PACKAGES = (
     "evalkit", "typer", "pydantic", "jinja2", "datasets", "pandas", "sympy", "math-verify",
     "latex2sympy2_extended", "aiohttp", "torch", "transformers", "gguf", "vllm", "lm-eval", "llama_cpp_python",
 )
-SECRET_RE = re.compile(r"(key|token|secret|password|auth)", re.IGNORECASE)
 
 
 def now_iso() -> str:
@@ -52,21 +51,8 @@ def git_commit() -> dict[str, Any] | None:
     return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
 
 
-def redact(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("<redacted>" if SECRET_RE.search(k) and "env" not in k else v) for k, v in options.items()}
-
-
-def redact_spec(spec: str) -> str:
-    """A model spec with secret-looking key=value pairs hidden (lmeval specs can carry api_key=...)."""
-    parts = []
-    for part in spec.split(","):
-        key, sep, _ = part.partition("=")
-        parts.append(f"{key}=<redacted>" if sep and SECRET_RE.search(key) and "env" not in key else part)
-    return ",".join(parts)
-
-
 def redact_argv(argv: list[str]) -> list[str]:
-    return [redact_spec(a) if "=" in a else a for a in argv]
+    return [redact_spec(a) if ("=" in a or "://" in a) else a for a in argv]
 
 
 def environment() -> dict[str, Any]:

@@ -24,19 +24,12 @@ from evalkit.backends.base import Backend
 from evalkit.errors import EvalkitError
 from evalkit.run.cache import ResponseCache, default_cache_path
 from evalkit.run.engine import execute
-from evalkit.run.manifest import (
-    MANIFEST_FILE,
-    environment,
-    now_iso,
-    read_manifest,
-    redact,
-    redact_spec,
-    write_json_atomic,
-)
+from evalkit.run.manifest import MANIFEST_FILE, environment, now_iso, read_manifest, write_json_atomic
 from evalkit.run.plan import TaskPlan, plan_task
 from evalkit.run.records import RECORDS_FILE, RecordWriter, latest_records, make_record
 from evalkit.run.summary import build_summary, summarize_task
 from evalkit.scoring.registry import ScoringContext, score_completion
+from evalkit.secrets import redact_mapping, redact_spec
 from evalkit.tasks.data import resolve_data_dir
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.registry import discover
@@ -222,9 +215,9 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
         "started": (previous or {}).get("started", now_iso()),
         "resumed": [*(previous or {}).get("resumed", []), *([now_iso()] if previous else [])],
         "finished": None,
-        "backend": backend.info.to_dict(),
+        "backend": redact_mapping(backend.info.to_dict()),
         "model_spec": redact_spec(cfg.model),
-        "model_args": redact(cfg.model_args),
+        "model_args": redact_mapping(cfg.model_args),
         "parameters": {
             "limit": cfg.limit,
             "repeats": cfg.repeats,
@@ -362,7 +355,7 @@ def write_summary(run_dir: Path, plans: list[TaskPlan], backend: Backend, model_
         tasks[spec.name] = summarize_task(spec.name, spec.version, recs, spec.metrics, spec.report.breakdown)
         tasks[spec.name]["split"] = p.excluded.get("split", "all") if p.excluded else "all"
     alias = parse_spec(model_spec).alias
-    model = {**backend.info.to_dict(), "alias": alias, "spec": redact_spec(model_spec)}
+    model = {**redact_mapping(backend.info.to_dict()), "alias": alias, "spec": redact_spec(model_spec)}
     summary = build_summary(run_dir.name, model, tasks)
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
     return summary
