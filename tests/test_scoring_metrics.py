@@ -143,3 +143,20 @@ def test_paired_bootstrap() -> None:
     m0, lo0, hi0, p0 = paired_bootstrap([1.0, -1.0] * 20, n_boot=2000, seed=1)
     assert m0 == 0 and lo0 < 0 < hi0 and p0 > 0.5
     assert paired_bootstrap([0.0] * 10)[3] == 1.0
+
+
+def test_clustered_interval_never_collapses_and_stays_in_bounds() -> None:
+    from evalkit.scoring.stats import clustered_interval, wilson_interval
+
+    # Every answer wrong, 8 repeats of 20 items: as wide as 20 items answered once, not [0, 0].
+    mean, lo, hi = clustered_interval({str(i): [0.0] * 8 for i in range(20)})
+    assert (mean, lo) == (0.0, 0.0) and hi == pytest.approx(wilson_interval(0, 20)[1]) and hi > 0.1
+    mean, lo, hi = clustered_interval({str(i): [1.0] * 8 for i in range(20)})
+    assert hi == 1.0 and lo == pytest.approx(wilson_interval(20, 20)[0]) and lo < 0.9
+    # A single item answered several times still gets a real interval.
+    mean, lo, hi = clustered_interval({"a": [1.0, 0.0, 1.0, 0.0]})
+    assert mean == 0.5 and lo < 0.2 and hi > 0.8
+    # Repeats that agree within items make the interval no narrower than one answer per item would.
+    same = {str(i): [float(i % 2)] * 4 for i in range(40)}
+    once = {str(i): [float(i % 2)] for i in range(40)}
+    assert clustered_interval(same)[1:] == pytest.approx(clustered_interval(once)[1:], abs=1e-9)

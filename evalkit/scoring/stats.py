@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 Z95 = 1.959963984540054
 
 
-def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion; (0, 1) when n is 0."""
     if n <= 0:
         return 0.0, 1.0
@@ -20,10 +20,14 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
 
 
 def clustered_interval(values_by_item: Mapping[str, Sequence[float]], z: float = Z95) -> tuple[float, float, float]:
-    """Mean over all values and a 95% interval whose standard error is clustered by item.
+    """Mean of 0/1 values answered several times per item, with a 95% interval clustered by item.
 
     With repeats, answers to one item are correlated; treating them as independent would make the
-    interval too narrow. Returns (mean, low, high).
+    interval too narrow. The cluster-robust variance gives an effective sample size
+    n_eff = p(1-p) / var (kept between the number of items and the number of answers), and the
+    interval is Wilson's at n_eff, so it stays inside [0, 1] and keeps a sensible width when every
+    answer is right or every answer is wrong (the variance estimate is then 0, and n_eff falls back
+    to the number of items, as if each had been answered once). Returns (mean, low, high).
     """
     items = [list(v) for v in values_by_item.values() if len(v)]
     n_total = sum(len(v) for v in items)
@@ -31,13 +35,15 @@ def clustered_interval(values_by_item: Mapping[str, Sequence[float]], z: float =
         return 0.0, 0.0, 1.0
     mean = sum(sum(v) for v in items) / n_total
     k = len(items)
-    if k < 2:
-        return mean, 0.0 if mean == 0 else mean, mean
-    # Cluster-robust variance of the mean: sum over clusters of (sum of residuals)^2 / N^2, k/(k-1).
-    s = sum((sum(v) - len(v) * mean) ** 2 for v in items)
-    var = s / (n_total**2) * k / (k - 1)
-    half = z * math.sqrt(var)
-    return mean, max(0.0, mean - half), min(1.0, mean + half)
+    n_eff = float(k)
+    if k >= 2 and 0.0 < mean < 1.0:
+        # Cluster-robust variance of the mean: sum over clusters of (sum of residuals)^2 / N^2, k/(k-1).
+        s = sum((sum(v) - len(v) * mean) ** 2 for v in items)
+        var = s / (n_total**2) * k / (k - 1)
+        if var > 0:
+            n_eff = min(float(n_total), max(float(k), mean * (1 - mean) / var))
+    lo, hi = wilson_interval(mean * n_eff, n_eff, z)  # type: ignore[arg-type]
+    return mean, lo, hi
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
