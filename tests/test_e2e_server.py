@@ -60,6 +60,14 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
         rep = run_cli("report", str(out), "--format", fmt)
         assert rep.returncode == 0 and needle in rep.stdout, rep.stdout
 
+    # Reusing the folder after the task changed would mix old grades with the new definition: refused.
+    tdir0 = tmp_path / "changed"
+    tdir0.mkdir()
+    (tdir0 / "basic_facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
+    (tdir0 / "basic_facts.yaml").write_text((REPO / "tasks" / "basic_facts.yaml").read_text().replace("version: 1", "version: 2"))
+    r5 = run_cli("run", "-t", "basic_facts", "--tasks-dir", str(tdir0), "-m", model, *GREEDY, "--out", str(out), "--no-progress")
+    assert r5.returncode == 2 and "task basic_facts changed since" in r5.stderr and "Traceback" not in r5.stderr
+
     # Replay re-scores the stored answers without the server: same score.
     replay_out = tmp_path / "replay"
     r3 = run_cli("run", "-t", "basic_facts", "-m", f"replay:{out}", "--out", str(replay_out), "--no-progress")

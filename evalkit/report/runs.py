@@ -114,7 +114,8 @@ def summary_rows(run_dir: Path, metric: str | None = None) -> list[dict[str, Any
                 "task": t.get("task", key),
                 "split": t.get("split") or "all",
                 "metric": name,
-                "n": t.get("n_items"),
+                # Items the score is computed over (items whose every request failed are not among them).
+                "n": m.get("n_items") if m.get("n_items") is not None else t.get("n_items"),
                 "score": _scaled(m.get("value"), scale),
                 "ci_low": _scaled(m.get("ci_low"), scale),
                 "ci_high": _scaled(m.get("ci_high"), scale),

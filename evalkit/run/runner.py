@@ -208,6 +208,14 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
             f"{run_dir} holds a run of {previous['backend']['identity']}, not {identity}; "
             f"choose another --out folder"
         )
+    for p in plans:
+        before = ((previous or {}).get("tasks") or {}).get(p.task.spec.name) or {}
+        if before.get("sha256") not in (None, p.task.sha256):
+            raise EvalkitError(
+                f"task {p.task.spec.name} changed since {run_dir} was written (YAML sha256 "
+                f"{before['sha256'][:12]} -> {p.task.sha256[:12]}); its answers there were graded under the old "
+                f"definition. Use another --out (the default folder is named after the task file's hash)"
+            )
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "evalkit_version": environment()["packages"].get("evalkit"),
