@@ -145,6 +145,9 @@ def test_answer_line_negative() -> None:
         ("<think>The answer is (A)</think>The answer is (C)", "C", "answer_is"),
         ("B. 42\nThis is because six times seven is forty-two.", "B", "leading_letter"),
         (" (C)\nsince 7 is prime", "C", "leading_letter"),
+        ("Option D is correct.", "D", "option_is"),
+        ("After checking, option (B) is the right one.", "B", "option_is"),
+        ("Six times seven is 42, which is (B).", "B", "option_is"),
     ],
 )
 def test_choice_positive(text: str, letter: str, method: str) -> None:
@@ -163,6 +166,8 @@ def test_choice_positive(text: str, letter: str, method: str) -> None:
         ("Answer: I think it depends.", OPTS10),  # the pronoun, not option I
         ("A good approach is to compute the product first.\nIt is large.", OPTS4),  # the article
         ("I think so.\nMaybe.", OPTS10),
+        ("The answer is (A) or (B), most likely (B).", OPTS4),  # a hedge, even with parentheses
+        ("A: Let's think step by step. The energy is 5 J.", OPTS10),  # a dialogue label, not option A
     ],
 )
 def test_choice_negative(text: str, choices: tuple[str, ...]) -> None:

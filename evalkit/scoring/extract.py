@@ -10,6 +10,7 @@ searched in linear time.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -307,7 +308,8 @@ def _choice_regexes(letters: str) -> tuple[re.Pattern[str], ...]:
     return re.compile(token), anchor, bold, lone
 
 
-_AMBIGUOUS_RE = re.compile(r"[ \t]{1,3}(?:or|and|/)[ \t]{1,3}\(?[A-Za-z]\)?(?![A-Za-z0-9])")
+# "the answer is (A) or (B)": a hedge between two letters is no answer (the ")" may still follow).
+_AMBIGUOUS_RE = re.compile(r"\)?[ \t]{1,3}(?:or|and|/)[ \t]{1,3}\(?[A-Za-z]\)?(?![A-Za-z0-9])")
 
 
 def _letter_ok(m: re.Match[str], text: str) -> bool:
@@ -382,7 +384,9 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
     for a in reversed(list(anchor.finditer(text))[-_MAX_CANDIDATES:]):
         method = "answer_is" if a.group("verb")[0].lower() in "iwsb" else "answer_colon"
         m = token.match(text, a.end())
-        if m and _letter_ok(m, text) and not _AMBIGUOUS_RE.match(text, m.end()):
+        if m and _letter_ok(m, text):
+            if _AMBIGUOUS_RE.match(text, m.end()):
+                continue  # a hedge between two letters answers nothing
             explicit.append((a.start(), m.group("let").upper(), method))
             break
         rest = text[a.end() : a.end() + 500].split("\n", 1)[0]
@@ -392,6 +396,11 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
             if let is not None:
                 explicit.append((a.start(), let, "option_text" if let != ABSTAIN else method))
                 break
+    # "Option D is correct", "... = 16, which is (C)": explicit choices phrased without "answer".
+    for pat in _choice_phrase_regexes(letters):
+        hits = list(pat.finditer(text))
+        if hits:
+            explicit.append((hits[-1].start(), hits[-1].group("let").upper(), "option_is"))
     for box in reversed(find_boxes(text)[-_MAX_CANDIDATES:]):
         let = _option_from_content(box.content, letters, norm_options)
         if let is not None:
@@ -424,8 +433,22 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
     return None, "none"
 
 
-# The letter, then the end, a line break, ".", ")" or ":" (not "A good idea", not "I think").
-_LEADING_RE = re.compile(r"\s{0,20}\(?([A-Z])(?:\)|[.:](?=\s|$)|(?=\s*\n)|(?=\s*$))")
+# The letter, then the end, a line break, ".", ")" or a ":" that ends the line (not "A good idea", not
+# "I think", and not a dialogue label such as "A: Let's think step by step").
+_LEADING_RE = re.compile(r"\s{0,20}\(?([A-Z])(?:\)|\.(?=\s|$)|:(?=[ \t]*(?:\n|$))|(?=\s*\n)|(?=\s*$))")
+
+
+@functools.lru_cache(maxsize=64)
+def _choice_phrase_regexes(letters: str) -> tuple[re.Pattern[str], ...]:
+    cls = f"[{letters}]"
+    return (
+        re.compile(
+            rf"\b(?:option|choice)[ \t]{{1,3}}\(?(?P<let>{cls})\)?[ \t]{{1,3}}is[ \t]{{1,3}}"
+            rf"(?:the[ \t]{{1,3}})?(?:correct|right|best)\b",
+            re.IGNORECASE,
+        ),
+        re.compile(rf"\bwhich[ \t]{{1,3}}is[ \t]{{1,3}}(?:option[ \t]{{1,3}})?\((?P<let>{cls})\)"),
+    )
 
 
 @register_extractor("choice", options=("letters",))
