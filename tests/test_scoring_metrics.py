@@ -160,3 +160,14 @@ def test_clustered_interval_never_collapses_and_stays_in_bounds() -> None:
     same = {str(i): [float(i % 2)] * 4 for i in range(40)}
     once = {str(i): [float(i % 2)] for i in range(40)}
     assert clustered_interval(same)[1:] == pytest.approx(clustered_interval(once)[1:], abs=1e-9)
+
+
+def test_amc_points_interval_when_every_item_scores_alike() -> None:
+    from evalkit.scoring.metrics import ScoredRow, get_metric
+
+    blank = [ScoredRow(str(i), 0, False, 1.5, "abstain", {"contest": "10A"}) for i in range(25)]
+    r = get_metric("amc_points")(blank, {})
+    assert r.value == 37.5 and r.ci_low < 30 < 45 < r.ci_high  # not the zero-width [37.5, 37.5]
+    right = [ScoredRow(str(i), 0, True, 6.0, "ok", {"contest": "10A"}) for i in range(25)]
+    r = get_metric("amc_points")(right, {})
+    assert r.value == 150 and r.ci_high == 150 and r.ci_low < 145

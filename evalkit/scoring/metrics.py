@@ -163,10 +163,15 @@ def amc_points(rows: Sequence[ScoredRow], options: Mapping[str, Any]) -> MetricR
         means = [sum(v) / len(v) for v in items.values()]
         score = per_contest * sum(means) / len(means)
         value += score / n_c
-        if len(means) > 1:
-            m = sum(means) / len(means)
-            s2 = sum((x - m) ** 2 for x in means) / (len(means) - 1)
-            var += (per_contest / n_c) ** 2 * s2 / len(means)
+        m = sum(means) / len(means)
+        s2 = sum((x - m) ** 2 for x in means) / (len(means) - 1) if len(means) > 1 else 0.0
+        var_mean = s2 / len(means)
+        if var_mean == 0.0:
+            # Every item scored alike (all blank, all right ...): the sample variance says nothing.
+            # Use the spread a Wilson interval gives for that share of the 6 points at this many items.
+            lo_w, hi_w = wilson_interval(m / AMC_POINTS["correct"] * len(means), len(means))
+            var_mean = (AMC_POINTS["correct"] * (hi_w - lo_w) / (2 * Z95)) ** 2
+        var += (per_contest / n_c) ** 2 * var_mean
         contests[contest] = {
             "score": score,
             "n_items": len(means),
