@@ -79,10 +79,13 @@ def run(
     )
     result = run_evaluation(cfg)
     print_table([result.run_dir], "table")
+    shared = result.n_requests - result.n_sent - result.n_cached - result.n_resumed
     typer.echo(
         f"run folder: {result.run_dir}\n"
         f"requests: {result.n_requests} (sent {result.n_sent}, from cache {result.n_cached}, "
-        f"already done {result.n_resumed}), errors: {result.n_errors}, {result.elapsed_s:.1f} s",
+        f"already done {result.n_resumed}"
+        + (f", {shared} shared with another task's identical request" if shared > 0 else "")
+        + f"), errors: {result.n_errors}, {result.elapsed_s:.1f} s",
         err=True,
     )
     if result.error_rate > max_error_rate:
