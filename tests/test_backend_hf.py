@@ -66,7 +66,10 @@ def run(coro):
 
 
 def test_info_and_options(backend: HFBackend, tiny_model: Path) -> None:
+    lazy_identity = backend.info.identity  # local weights: known before the model is loaded
+    backend.load()  # params_total is counted on the loaded model
     info = backend.info
+    assert info.identity == lazy_identity
     assert info.backend == "hf" and info.model == str(tiny_model)
     assert info.revision and info.revision.startswith("local:")
     assert info.params_total == sum(p.numel() for p in backend.model.parameters())
@@ -277,6 +280,7 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory):
 
 def test_smollm2_answers_a_chat_prompt(smollm2: tuple[HFBackend, BackendSpec]) -> None:
     backend, spec = smollm2
+    backend.load()
     assert spec.kind == "hf" and spec.alias == "smollm2-135m" and spec.target.endswith(".gguf")
     gguf = Path(spec.target)
     assert backend.info.model == "smollm2-135m"
@@ -306,3 +310,29 @@ def test_out_of_memory_halves_the_batch(backend: HFBackend) -> None:
     results = [r for _, res in got for r in res]
     assert results[:5] == [0, 10, 20, 30, 40] and results[6] == 60
     assert results[5] == "out of memory on a single request"  # recorded, not raised
+
+
+def test_local_weights_load_only_when_a_request_needs_them(tiny_model: Path, tmp_path: Path) -> None:
+    """A re-run whose answers are all recorded never loads the model (it used to cost the full load)."""
+    from evalkit.backends.hf import LazyHFBackend
+    from evalkit.run.runner import RunConfig, _run_async, prepare, run_evaluation
+
+    (tmp_path / "facts.jsonl").write_text(
+        '{"id": "f1", "question": "The capital of France is", "answer": "Paris."}\n'
+        '{"id": "f2", "question": "The capital of Japan is", "answer": "Tokyo."}\n'
+    )
+    (tmp_path / "facts.yaml").write_text(
+        "name: tiny_facts_lazy\nversion: 1\ndataset: {files: [facts.jsonl]}\n"
+        "fields: {id: id, question: question, answer: answer}\n"
+        "prompt:\n  format: completion\n  template: \"{{ question }}\"\n"
+        "extract: exact\ngrade: exact\ngeneration: {max_tokens: 4, stop: [\"\\n\"]}\n"
+    )
+    cfg = RunConfig(tasks=["tiny_facts_lazy"], model=f"hf:{tiny_model}", model_args={"device": "cpu"},
+                    tasks_dirs=[str(tmp_path)], out=tmp_path / "run", progress=False)
+    first = run_evaluation(cfg)
+    assert first.n_sent == 2 and first.summary["tasks"]["tiny_facts_lazy"]["metrics"]["accuracy"]["value"] == 1.0
+    backend, plans = prepare(cfg)
+    assert isinstance(backend, LazyHFBackend) and backend._real is None
+    again = asyncio.run(_run_async(cfg, backend, plans))
+    assert again.n_resumed == 2 and again.n_sent == 0
+    assert backend._real is None  # nothing to send, so the model was never loaded

@@ -393,13 +393,21 @@ class HFBackend:
     # -- construction --------------------------------------------------------------------------
 
     @classmethod
-    def from_spec(cls, spec: BackendSpec, options: dict) -> HFBackend:
-        """Load the model named by an ``hf:`` spec (or a catalog alias resolved to one)."""
+    def from_spec(cls, spec: BackendSpec, options: dict) -> HFBackend | LazyHFBackend:
+        """The backend for an ``hf:`` spec (or a catalog alias resolved to one).
+
+        Local weights are loaded on first use (LazyHFBackend): their identity needs no model, and a
+        run whose answers are all cached or recorded then never spends the load. Hub models load now,
+        since their revision is only known once the hub (or its cache) has answered.
+        """
         opts = HFOptions.parse(options)
         target = spec.target
         if spec.alias:
             target = _ensure_catalog_model(spec.alias, target)
-        return cls.load(target, opts, model_name=spec.alias or spec.target)
+        name = spec.alias or spec.target
+        if _resolve_source(target, opts.gguf_file)[2] is not None:
+            return LazyHFBackend(target, opts, name)
+        return cls.load(target, opts, model_name=name)
 
     @classmethod
     def load(cls, target: str, opts: HFOptions | None = None, *, model_name: str | None = None) -> HFBackend:
@@ -433,19 +441,9 @@ class HFBackend:
             revision = local_fingerprint(local, gguf_file)
         else:
             revision = getattr(model.config, "_commit_hash", None) or opts.revision or "main"
-        info = BackendInfo(
-            backend="hf",
-            model=model_name or target,
-            revision=revision,
+        info = _backend_info(
+            model_name or target, revision, opts, source, gguf_file, local, device, dtype,
             params_total=sum(p.numel() for p in model.parameters()),
-            extra={
-                "source": str(local) if local is not None else f"hub:{source}",
-                "gguf_file": gguf_file,
-                "dtype": str(dtype).removeprefix("torch."),
-                "device": str(device),
-            },
-            # Numeric precision and the context cap change outputs, so they are part of the identity.
-            variant=str(dtype).removeprefix("torch.") + (f",max_length={opts.max_length}" if opts.max_length else ""),
         )
         return cls(
             model,
@@ -676,6 +674,81 @@ class HFBackend:
                 results = [on_error(f"{type(e).__name__}: {e}")] * len(chunk)
             yield chunk, results
             i += len(chunk)
+
+
+class LazyHFBackend:
+    """An hf backend over local weights that loads the model on its first request.
+
+    Its identity (weights fingerprint, dtype, max_length) is computed from the files alone and is
+    the one the loaded backend reports; ``params_total`` is filled in once the model is loaded.
+    Attribute access other than the protocol (``model``, ``tokenizer`` ...) loads the model too.
+    """
+
+    max_concurrency = 1
+    cacheable = True  # asked by the runner before it knows whether anything must be sent
+
+    def __init__(self, target: str, opts: HFOptions, model_name: str) -> None:
+        source, gguf_file, local = _resolve_source(target, opts.gguf_file)
+        assert local is not None, "LazyHFBackend is for local weights"
+        device = _pick_device(opts.device)
+        dtype = _pick_dtype(opts.dtype, device)
+        self._target, self._opts, self._model_name = target, opts, model_name
+        self._real: HFBackend | None = None
+        self._lock = threading.Lock()
+        self.batch_size = opts.batch_size or (CUDA_START_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE)
+        self.info = _backend_info(
+            model_name, local_fingerprint(local, gguf_file), opts, source, gguf_file, local, device, dtype, None
+        )
+
+    def load(self) -> HFBackend:
+        with self._lock:
+            if self._real is None:
+                self._real = HFBackend.load(self._target, self._opts, model_name=self._model_name)
+                assert self._real.info.identity == self.info.identity, "lazy and loaded identities differ"
+                self.info = self._real.info
+            return self._real
+
+    async def generate(self, reqs: Sequence[Request]) -> list[Completion]:
+        return await (await asyncio.to_thread(self.load)).generate(reqs)
+
+    async def loglikelihood(self, reqs: Sequence[Request]) -> list[Completion]:
+        return await (await asyncio.to_thread(self.load)).loglikelihood(reqs)
+
+    async def aclose(self) -> None:
+        if self._real is not None:
+            await self._real.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_real", "_lock", "_target", "_opts", "_model_name"):
+            raise AttributeError(name)
+        return getattr(self.load(), name)
+
+
+def _backend_info(
+    model_name: str,
+    revision: str,
+    opts: HFOptions,
+    source: str,
+    gguf_file: str | None,
+    local: Path | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    params_total: int | None,
+) -> BackendInfo:
+    return BackendInfo(
+        backend="hf",
+        model=model_name,
+        revision=revision,
+        params_total=params_total,
+        extra={
+            "source": str(local) if local is not None else f"hub:{source}",
+            "gguf_file": gguf_file,
+            "dtype": str(dtype).removeprefix("torch."),
+            "device": str(device),
+        },
+        # Numeric precision and the context cap change outputs, so they are part of the identity.
+        variant=str(dtype).removeprefix("torch.") + (f",max_length={opts.max_length}" if opts.max_length else ""),
+    )
 
 
 def _error(message: str, kind: str = "fatal") -> Completion:
