@@ -75,6 +75,22 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     s3 = json.loads((replay_out / "summary.json").read_text())
     assert s3["tasks"]["basic_facts"]["metrics"]["accuracy"]["value"] == acc["value"]
 
+    # A sharded evaluation (here replayed) merges into exactly the unsharded result.
+    shards = []
+    for i in range(3):
+        sd = tmp_path / f"shard{i}"
+        rs = run_cli("run", "-t", "basic_facts", "-m", f"replay:{out}", "--shard", f"{i}/3", "--out", str(sd), "--no-progress")
+        assert rs.returncode == 0, rs.stderr
+        shards.append(str(sd))
+    merged = tmp_path / "merged"
+    rm = run_cli("merge", "--out", str(merged), *shards)
+    assert rm.returncode == 0, rm.stderr
+    sm = json.loads((merged / "summary.json").read_text())["tasks"]["basic_facts"]
+    assert sm["n_items"] == 20 and sm["metrics"]["accuracy"]["value"] == acc["value"]
+    assert len(lines(merged / "records.jsonl")) == 20
+    rp = run_cli("merge", "--out", str(tmp_path / "partial"), *shards[:2])
+    assert rp.returncode == 0 and "shards not given: 2" in rp.stderr
+
     # Two tasks that send the very same requests (like mmlu_pro and mmlu_pro_official): each request
     # goes out once, and each task keeps its own records, graded by its own grader.
     tdir = tmp_path / "tasks"

@@ -119,6 +119,23 @@ def report(
     print_table(run_dirs, fmt)
 
 
+def merge(
+    out: Path = typer.Option(..., "--out", help="New run folder for the merged run."),
+    run_dirs: list[Path] = typer.Argument(..., help="The shard run folders (evalkit run --shard i/n)."),
+) -> None:
+    """Merge the run folders of a sharded evaluation into one run folder (records, summary, manifest)."""
+    from evalkit.report.table import print_table
+    from evalkit.run.merge import merge_runs
+
+    result = merge_runs(out, run_dirs)
+    print_table([result.out], "table")
+    typer.echo(f"merged {len(run_dirs)} run folders, {result.records} records -> {result.out}", err=True)
+    if result.missing_shards:
+        typer.secho(f"shards not given: {', '.join(map(str, result.missing_shards))}; the merged run is partial",
+                    fg=typer.colors.YELLOW, err=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("report")(report)
+    app.command("merge")(merge)

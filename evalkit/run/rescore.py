@@ -26,7 +26,7 @@ from typing import Any
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 from evalkit.run.records import RECORDS_FILE, latest_records
-from evalkit.run.summary import build_summary, summarize_task
+from evalkit.run.summary import build_summary, summarize_tasks
 from evalkit.scoring.registry import ScoringContext, score_completion
 from evalkit.types import Completion, Sample
 
@@ -169,16 +169,7 @@ def rescore_run(
             old_summary = json.loads((run / SUMMARY_FILE).read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             old_summary = {}
-    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for rec in new_records:
-        by_task[str(rec.get("task"))].append(rec)
-    tasks: dict[str, Any] = {}
-    for name, spec in specs.items():
-        entry = summarize_task(name, spec.version, by_task.get(name, []), spec.metrics, spec.report.breakdown)
-        previous = (old_summary.get("tasks") or {}).get(name) or {}
-        for k, v in previous.items():
-            entry.setdefault(k, v)
-        tasks[name] = entry
+    tasks = summarize_tasks(specs, new_records, old_summary)
     model = old_summary.get("model") or manifest.get("backend") or {}
     summary = build_summary(str(manifest.get("run_id") or run.name), model, tasks)
     summary["rescored"] = True

@@ -107,3 +107,21 @@ def build_summary(run_id: str, model: Mapping[str, Any], tasks: Mapping[str, dic
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "tasks": dict(tasks),
     }
+
+
+def summarize_tasks(
+    specs: Mapping[str, Any], records: Iterable[Mapping[str, Any]], previous: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per-task summaries of ``records`` for tasks given as TaskSpecs by name (as a manifest holds
+    them); fields summarize_task does not make (e.g. the runner's "split") are carried over from
+    ``previous`` (an earlier summary.json)."""
+    by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for rec in records:
+        by_task[str(rec.get("task"))].append(rec)
+    tasks: dict[str, dict[str, Any]] = {}
+    for name, spec in specs.items():
+        entry = summarize_task(name, spec.version, by_task.get(name, []), spec.metrics, spec.report.breakdown)
+        for k, v in (((previous or {}).get("tasks") or {}).get(name) or {}).items():
+            entry.setdefault(k, v)
+        tasks[name] = entry
+    return tasks
