@@ -168,6 +168,8 @@ def test_choice_positive(text: str, letter: str, method: str) -> None:
         ("I think so.\nMaybe.", OPTS10),
         ("The answer is (A) or (B), most likely (B).", OPTS4),  # a hedge, even with parentheses
         ("A: Let's think step by step. The energy is 5 J.", OPTS10),  # a dialogue label, not option A
+        # The latest answer hedges: no answer, not the older one it replaced.
+        ("Earlier I thought the answer is (C). On reflection, the answer is (A) or (B).", OPTS4),
     ],
 )
 def test_choice_negative(text: str, choices: tuple[str, ...]) -> None:
@@ -289,3 +291,23 @@ def test_aops_style_boxes() -> None:
     """AoPS solutions box AIME answers as ``\\textbf{(245) }``."""
     assert ex("integer", "so the answer is $\\boxed{\\textbf{(245) }}$").answer == "245"
     assert ex("integer", "$\\boxed{\\textbf{(023)}}$").answer == "23"
+
+
+@pytest.mark.parametrize(
+    "text, letter",
+    [
+        ("The answer is (B).\nTo verify: if option A is correct, then the sum is odd.", "B"),
+        ("Answer: B\nNote that option C is correct only for Italy.", "B"),
+        ("The answer is (B). Checking: assume option D is correct; that fails.", "B"),
+        ("The answer is (A) and (B) is wrong.", "A"),  # "and (B) is ..." is no hedge
+    ],
+)
+def test_choice_explicit_answer_beats_option_phrases_and_non_hedges(text: str, letter: str) -> None:
+    e = ex("choice", text, choices=OPTS4)
+    assert (e.status, e.answer) == ("ok", letter)
+
+
+def test_choice_letter_label_with_the_options_text() -> None:
+    opts = ("Paris", "Rome", "Berlin", "Madrid")
+    e = ex("choice", "B: Rome is the capital of Italy.", choices=opts)
+    assert (e.answer, e.method) == ("B", "leading_letter")

@@ -309,7 +309,9 @@ def _choice_regexes(letters: str) -> tuple[re.Pattern[str], ...]:
 
 
 # "the answer is (A) or (B)": a hedge between two letters is no answer (the ")" may still follow).
-_AMBIGUOUS_RE = re.compile(r"\)?[ \t]{1,3}(?:or|and|/)[ \t]{1,3}\(?[A-Za-z]\)?(?![A-Za-z0-9])")
+_AMBIGUOUS_RE = re.compile(
+    r"\)?[ \t]{1,3}(?:or|and|/)[ \t]{1,3}\(?[A-Za-z]\)?(?![A-Za-z0-9])(?=[ \t]*(?:[.,;:!?]|\n|$))"
+)
 
 
 def _letter_ok(m: re.Match[str], text: str) -> bool:
@@ -379,6 +381,7 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
     token, anchor, bold, lone = _choice_regexes(letters)
     norm_options = _OptionIndex(options, letters)
     explicit: list[tuple[int, str, str]] = []  # (position, letter, method)
+    hedged = False
     # Only the latest explicit answer counts, so candidates are tried from the end, and at most
     # _MAX_CANDIDATES of each kind (a megabyte of "the answer is ..." must not cost seconds).
     for a in reversed(list(anchor.finditer(text))[-_MAX_CANDIDATES:]):
@@ -386,7 +389,8 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
         m = token.match(text, a.end())
         if m and _letter_ok(m, text):
             if _AMBIGUOUS_RE.match(text, m.end()):
-                continue  # a hedge between two letters answers nothing
+                hedged = True  # the latest answer hedges between letters: no answer, not an older one
+                break
             explicit.append((a.start(), m.group("let").upper(), method))
             break
         rest = text[a.end() : a.end() + 500].split("\n", 1)[0]
@@ -396,11 +400,6 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
             if let is not None:
                 explicit.append((a.start(), let, "option_text" if let != ABSTAIN else method))
                 break
-    # "Option D is correct", "... = 16, which is (C)": explicit choices phrased without "answer".
-    for pat in _choice_phrase_regexes(letters):
-        hits = list(pat.finditer(text))
-        if hits:
-            explicit.append((hits[-1].start(), hits[-1].group("let").upper(), "option_is"))
     for box in reversed(find_boxes(text)[-_MAX_CANDIDATES:]):
         let = _option_from_content(box.content, letters, norm_options)
         if let is not None:
@@ -409,6 +408,19 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
     if explicit:
         pos, let, method = max(explicit, key=lambda x: x[0])
         return let, method
+    if hedged:
+        return None, "none"
+    # Only when no answer is stated otherwise: "Option D is correct", "... = 16, which is (C)".
+    # Hypotheticals in reasoning ("if option A is correct, ...") do not count.
+    phrased = [
+        h
+        for pat in _choice_phrase_regexes(letters)
+        for h in pat.finditer(text)
+        if not _HYPOTHETICAL_RE.search(text[max(0, h.start() - 24) : h.start()])
+    ]
+    if phrased:
+        last = max(phrased, key=lambda h: h.start())
+        return last.group("let").upper(), "option_is"
     bolds = list(bold.finditer(text))
     if bolds:
         b = bolds[-1]
@@ -429,13 +441,21 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
     # A completion of a prompt ending in "Answer:" may open with the letter ("B. text ...").
     m = _LEADING_RE.match(text)
     if m and m.group(1) in letters:
+        rest = text[m.end() :].split("\n", 1)[0].strip()
+        idx = ord(m.group(1)) - ord("A")
+        if m.group(0).rstrip().endswith(":") and rest:
+            # "B: Paris" names option B only when the option's own text follows; "A: Let's think
+            # step by step" is a dialogue label (base models continue few-shot prompts with it).
+            if not (idx < len(norm_options) and _norm_option(rest).startswith(_norm_option(norm_options[idx]))):
+                return None, "none"
         return m.group(1), "leading_letter"
     return None, "none"
 
 
 # The letter, then the end, a line break, ".", ")" or a ":" that ends the line (not "A good idea", not
 # "I think", and not a dialogue label such as "A: Let's think step by step").
-_LEADING_RE = re.compile(r"\s{0,20}\(?([A-Z])(?:\)|\.(?=\s|$)|:(?=[ \t]*(?:\n|$))|(?=\s*\n)|(?=\s*$))")
+_LEADING_RE = re.compile(r"\s{0,20}\(?([A-Z])(?:\)|[.:](?=\s|$)|(?=\s*\n)|(?=\s*$))")
+_HYPOTHETICAL_RE = re.compile(r"\b(?:if|assume|assuming|suppose|supposing|whether|not|unless)\b[^.\n]*$", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=64)
