@@ -336,3 +336,5 @@ def test_local_weights_load_only_when_a_request_needs_them(tiny_model: Path, tmp
     again = asyncio.run(_run_async(cfg, backend, plans))
     assert again.n_resumed == 2 and again.n_sent == 0
     assert backend._real is None  # nothing to send, so the model was never loaded
+    # ... and the summary keeps the parameter count the first pass recorded.
+    assert again.summary["model"]["params_total"] == first.summary["model"]["params_total"] > 0

@@ -90,6 +90,15 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     assert len(lines(merged / "records.jsonl")) == 20
     rp = run_cli("merge", "--out", str(tmp_path / "partial"), *shards[:2])
     assert rp.returncode == 0 and "shards not given: 2" in rp.stderr
+    # --limit applies before sharding: the shards of --limit 9 cover exactly those 9 items.
+    lim = []
+    for i in range(2):
+        sd = tmp_path / f"lim{i}"
+        assert run_cli("run", "-t", "basic_facts", "-m", f"replay:{out}", "--limit", "9", "--shard", f"{i}/2",
+                       "--out", str(sd), "--no-progress").returncode == 0
+        lim.append(str(sd))
+    assert run_cli("merge", "--out", str(tmp_path / "lim"), *lim).returncode == 0
+    assert sorted(x["sample_id"] for x in lines(tmp_path / "lim" / "records.jsonl")) == [f"bf-{i:02d}" for i in range(1, 10)]
 
     # Two tasks that send the very same requests (like mmlu_pro and mmlu_pro_official): each request
     # goes out once, and each task keeps its own records, graded by its own grader.
@@ -210,3 +219,28 @@ def test_completion_endpoint_with_stop_sequences(llama_server: str, tmp_path: Pa
     assert all("\n\n" not in x["completion"]["text"] and "Question:" not in x["completion"]["text"] for x in recs)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tasks"]["facts_completion"]["generation"]["stop"] == ["\n\n", "Question:"]
+
+
+def test_merge_refuses_shards_of_different_evaluations(llama_server: str, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    assert run_cli("run", "-t", "basic_facts", "-m", f"openai:{llama_server}@smollm2", *GREEDY, "--limit", "6",
+                   "--out", str(src), "--no-progress").returncode == 0
+
+    def shard(name: str, spec: str, *extra: str) -> str:
+        d = tmp_path / name
+        r = run_cli("run", "-t", "basic_facts", "-m", f"replay:{src}", "--limit", "6", "--shard", spec,
+                    *extra, "--out", str(d), "--no-progress")
+        assert r.returncode in (0, 1), r.stderr
+        return str(d)
+
+    a0, a1 = shard("a0", "0/2"), shard("a1", "1/2")
+    b1 = shard("b1", "1/2", "--max-tokens", "8")
+    c0 = shard("c0", "0/3")
+    for dirs, needle in (((a0, b1), "parameters differ"), ((a0, a1, c0), "different shardings"), ((a0, a0), "twice")):
+        r = run_cli("merge", "--out", str(tmp_path / "m"), *dirs)
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+    manifest = json.loads((Path(a1) / "manifest.json").read_text())
+    manifest["status"] = "running"
+    (Path(a1) / "manifest.json").write_text(json.dumps(manifest))
+    r = run_cli("merge", "--out", str(tmp_path / "m"), a0, a1)
+    assert r.returncode == 2 and "did not finish" in r.stderr

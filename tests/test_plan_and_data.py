@@ -200,4 +200,7 @@ def test_secrets_never_reach_the_manifest() -> None:
         "lmeval:openai-chat-completions,model=m,api_key=<redacted>"
     )
     assert redact({"api_key_env": "OPENAI_API_KEY", "token": "abc"}) == {"api_key_env": "OPENAI_API_KEY", "token": "<redacted>"}
-    assert "sk-9" not in " ".join(redact_argv(["evalkit", "run", "-M", "body.api_key=sk-9"]))
+    for argv in (["-M", "body.api_key=sk-9"], ["--model-arg=body.api_key=sk-9"], ["-Mbody.token=sk-9"],
+                 ["-m", "openai:http://u:sk-9@h/v1@m"], ["--model=lmeval:x,api_key=sk-9"]):
+        redacted = redact_argv(["evalkit", "run", *argv])
+        assert "sk-9" not in " ".join(redacted) and "<redacted>" in " ".join(redacted), redacted

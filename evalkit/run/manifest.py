@@ -52,7 +52,18 @@ def git_commit() -> dict[str, Any] | None:
 
 
 def redact_argv(argv: list[str]) -> list[str]:
-    return [redact_spec(a) if ("=" in a or "://" in a) else a for a in argv]
+    """argv with secrets hidden in values, also in the --flag=key=value and -Mkey=value forms."""
+    out = []
+    for a in argv:
+        if a.startswith("-") and "=" in a:
+            flag, _, value = a.partition("=")
+            if flag.startswith("--"):
+                out.append(f"{flag}={redact_spec(value)}")
+                continue
+            out.append(flag[:2] + redact_spec(a[2:]))  # -Mbody.token=x
+            continue
+        out.append(redact_spec(a) if ("=" in a or "://" in a) else a)
+    return out
 
 
 def environment() -> dict[str, Any]:

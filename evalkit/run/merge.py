@@ -31,6 +31,19 @@ class MergeResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What shards of one evaluation share: model, task files, data, output-affecting parameters, filters."""
+    params = {k: v for k, v in (manifest.get("parameters") or {}).items() if k not in ("shard", "concurrency", "max_error_rate")}
+    tasks = manifest.get("tasks") or {}
+    return {
+        "model": (manifest.get("backend") or {}).get("identity"),
+        "task files": {n: t.get("sha256") for n, t in tasks.items()},
+        "data": {n: (t.get("data") or {}).get("sha256") for n, t in tasks.items()},
+        "parameters": params,
+        "filters": manifest.get("filter") or {},
+    }
+
+
 def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
     if not run_dirs:
         raise EvalkitError("give the shard run folders to merge")
@@ -41,20 +54,24 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
             raise EvalkitError(f"{d}: no readable {MANIFEST_FILE}; give run folders written by `evalkit run`")
         manifests.append(m)
     first = manifests[0]
-    identity = first.get("backend", {}).get("identity")
-    task_shas = {name: t.get("sha256") for name, t in (first.get("tasks") or {}).items()}
+    fingerprint = _fingerprint(first)
     for d, m in zip(run_dirs, manifests, strict=True):
-        if m.get("backend", {}).get("identity") != identity:
-            raise EvalkitError(f"{d}: a run of {m.get('backend', {}).get('identity')}, not {identity}; shards must share the model")
-        shas = {name: t.get("sha256") for name, t in (m.get("tasks") or {}).items()}
-        if shas != task_shas:
-            raise EvalkitError(f"{d}: its tasks or task files differ from {run_dirs[0]}'s; shards must share them")
+        if m.get("status") not in ("complete", "complete_with_errors"):
+            raise EvalkitError(f"{d}: the run did not finish (status {m.get('status')!r}); run its command again first")
+        fp = _fingerprint(m)
+        for what in fingerprint:
+            if fp[what] != fingerprint[what]:
+                raise EvalkitError(
+                    f"{d}: its {what} differ from {run_dirs[0]}'s; only shards of one evaluation can be merged"
+                )
     shards = [(m.get("parameters") or {}).get("shard") for m in manifests]
-    n = {s[1] for s in shards if s}
-    missing: list[int] = []
-    if len(n) == 1:
-        total = n.pop()
-        missing = sorted(set(range(total)) - {s[0] for s in shards if s})
+    sizes = {s[1] for s in shards if s}
+    if len(sizes) > 1 or (sizes and None in shards):
+        raise EvalkitError(f"the folders come from different shardings ({sorted(map(str, shards))}); merge one --shard i/n set")
+    indexes = [s[0] for s in shards if s]
+    if len(indexes) != len(set(indexes)):
+        raise EvalkitError("the same shard is given twice")
+    missing = sorted(set(range(sizes.pop())) - set(indexes)) if sizes else []
     out = Path(out)
     if (out / RECORDS_FILE).exists():
         raise EvalkitError(f"{out} already holds records; merge into a new folder")
@@ -70,6 +87,7 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
     model = previous.get("model") or first.get("backend") or {}
     summary = build_summary(out.name, model, tasks)
     write_json_atomic(out / SUMMARY_FILE, summary)
+    n_errors = sum(1 for r in merged.values() if r.get("status") != "ok")
     manifest = {
         **first,
         "run_id": out.name,
@@ -77,7 +95,8 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
         "merged_from": [{"run": str(d), "shard": s, "run_id": m.get("run_id")} for d, s, m in zip(run_dirs, shards, manifests, strict=True)],
         "missing_shards": missing,
         "merged": now_iso(),
-        "counts": {"records": len(merged), "errors": sum(1 for r in merged.values() if r.get("status") != "ok")},
+        "counts": {"records": len(merged), "errors": n_errors},
+        "status": "partial" if missing else ("complete" if n_errors == 0 else "complete_with_errors"),
     }
     write_json_atomic(out / MANIFEST_FILE, manifest)
     return MergeResult(out, len(merged), shards, missing, summary)

@@ -29,7 +29,7 @@ from evalkit.run.plan import TaskPlan, plan_task
 from evalkit.run.records import RECORDS_FILE, RecordWriter, latest_records, make_record
 from evalkit.run.summary import build_summary, summarize_task
 from evalkit.scoring.registry import ScoringContext, score_completion
-from evalkit.secrets import redact_mapping, redact_spec
+from evalkit.secrets import redact_mapping, redact_spec, redact_text
 from evalkit.tasks.data import resolve_data_dir
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.registry import discover
@@ -170,7 +170,7 @@ def prepare(cfg: RunConfig) -> tuple[Backend, list[TaskPlan]]:
     from evalkit.tasks.samples import load_samples
 
     index = discover(cfg.tasks_dirs)
-    tasks = [index.get(name) for name in cfg.tasks]
+    tasks = [index.get(name) for name in dict.fromkeys(cfg.tasks)]  # a task named twice runs once
     data_dir = resolve_data_dir(cfg.data_dir)
     spec = parse_spec(cfg.model)
     # Data first: a missing file should fail before a model spends a minute loading.
@@ -181,12 +181,14 @@ def prepare(cfg: RunConfig) -> tuple[Backend, list[TaskPlan]]:
         info: dict[str, Any] = {}
         if cfg.sample_filter is not None:
             samples, info = cfg.sample_filter(t, samples)
+        if cfg.limit is not None:
+            samples = samples[: cfg.limit]  # before sharding: the shards of --limit N cover those N items
         loaded_tasks.append((t, _apply_shard(samples, cfg.shard), loaded, n_available, info))
     backend = make_backend(spec, cfg.model_args)
     plans = []
     for t, samples, loaded, n_available, info in loaded_tasks:
         plan = plan_task(
-            t, backend.info.identity, data_dir, cfg.limit, cfg.repeats, cfg.overrides,
+            t, backend.info.identity, data_dir, None, cfg.repeats, cfg.overrides,
             samples=samples, loaded=loaded, n_available=n_available,
         )
         plan.excluded = info
@@ -326,6 +328,11 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
                 if check is not None:
                     await check()
                 await execute(backend, to_send, on_done, cfg.concurrency)
+    except BaseException as e:
+        # Answers so far are saved; the manifest says the run stopped and why.
+        manifest.update(status="stopped", stopped=now_iso(), stop_reason=redact_text(f"{type(e).__name__}: {str(e)[:300]}"))
+        write_json_atomic(run_dir / MANIFEST_FILE, manifest)
+        raise
     finally:
         progress.close()
         scorer.shutdown(wait=True)
@@ -364,6 +371,15 @@ def write_summary(run_dir: Path, plans: list[TaskPlan], backend: Backend, model_
         tasks[spec.name]["split"] = p.excluded.get("split", "all") if p.excluded else "all"
     alias = parse_spec(model_spec).alias
     model = {**redact_mapping(backend.info.to_dict()), "alias": alias, "spec": redact_spec(model_spec)}
+    if model.get("params_total") is None:
+        # A backend that never loaded its model this time (nothing left to send) cannot count the
+        # parameters: keep the count an earlier pass of this run recorded.
+        try:
+            before = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8")).get("model") or {}
+        except (OSError, json.JSONDecodeError):
+            before = {}
+        if before.get("identity") == model.get("identity"):
+            model["params_total"] = before.get("params_total")
     summary = build_summary(run_dir.name, model, tasks)
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
     return summary

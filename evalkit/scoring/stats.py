@@ -25,9 +25,9 @@ def clustered_interval(values_by_item: Mapping[str, Sequence[float]], z: float =
     With repeats, answers to one item are correlated; treating them as independent would make the
     interval too narrow. The cluster-robust variance gives an effective sample size
     n_eff = p(1-p) / var (kept between the number of items and the number of answers), and the
-    interval is Wilson's at n_eff, so it stays inside [0, 1] and keeps a sensible width when every
-    answer is right or every answer is wrong (the variance estimate is then 0, and n_eff falls back
-    to the number of items, as if each had been answered once). Returns (mean, low, high).
+    interval is Wilson's at n_eff (between 1 and the number of answers), so it stays inside [0, 1];
+    when every answer is right or every answer is wrong the variance estimate is 0 and n_eff falls
+    back to the number of items, as if each had been answered once. Returns (mean, low, high).
     """
     items = [list(v) for v in values_by_item.values() if len(v)]
     n_total = sum(len(v) for v in items)
@@ -41,7 +41,7 @@ def clustered_interval(values_by_item: Mapping[str, Sequence[float]], z: float =
         s = sum((sum(v) - len(v) * mean) ** 2 for v in items)
         var = s / (n_total**2) * k / (k - 1)
         if var > 0:
-            n_eff = min(float(n_total), max(float(k), mean * (1 - mean) / var))
+            n_eff = min(float(n_total), max(1.0, mean * (1 - mean) / var))
     lo, hi = wilson_interval(mean * n_eff, n_eff, z)  # type: ignore[arg-type]
     return mean, lo, hi
 
