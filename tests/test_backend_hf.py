@@ -320,6 +320,7 @@ def test_local_weights_load_only_when_a_request_needs_them(tiny_model: Path, tmp
     (tmp_path / "facts.jsonl").write_text(
         '{"id": "f1", "question": "The capital of France is", "answer": "Paris."}\n'
         '{"id": "f2", "question": "The capital of Japan is", "answer": "Tokyo."}\n'
+        '{"id": "f3", "question": "The capital of France is", "answer": "Paris."}\n'  # same prompt as f1
     )
     (tmp_path / "facts.yaml").write_text(
         "name: tiny_facts_lazy\nversion: 1\ndataset: {files: [facts.jsonl]}\n"
@@ -330,11 +331,14 @@ def test_local_weights_load_only_when_a_request_needs_them(tiny_model: Path, tmp
     cfg = RunConfig(tasks=["tiny_facts_lazy"], model=f"hf:{tiny_model}", model_args={"device": "cpu"},
                     tasks_dirs=[str(tmp_path)], out=tmp_path / "run", progress=False)
     first = run_evaluation(cfg)
-    assert first.n_sent == 2 and first.summary["tasks"]["tiny_facts_lazy"]["metrics"]["accuracy"]["value"] == 1.0
+    # f1 and f3 render the same prompt: one model call, two records, both items scored.
+    assert first.n_sent == 2 and first.n_requests == 3
+    t = first.summary["tasks"]["tiny_facts_lazy"]
+    assert t["n_records"] == 3 and t["metrics"]["accuracy"]["n_items"] == 3 and t["metrics"]["accuracy"]["value"] == 1.0
     backend, plans = prepare(cfg)
     assert isinstance(backend, LazyHFBackend) and backend._real is None
     again = asyncio.run(_run_async(cfg, backend, plans))
-    assert again.n_resumed == 2 and again.n_sent == 0
+    assert again.n_resumed == 3 and again.n_sent == 0
     assert backend._real is None  # nothing to send, so the model was never loaded
     # ... and the summary keeps the parameter count the first pass recorded.
     assert again.summary["model"]["params_total"] == first.summary["model"]["params_total"] > 0

@@ -175,8 +175,8 @@ def test_record_writer_repairs_torn_line(tmp_path: Path) -> None:
         f.write(b'[1, 2]\n{"foo": 1}\n')  # not records: skipped, not a crash
     assert p.read_bytes().count(b"\n") == 7
     latest = latest_records(p)
-    assert latest[("t", "a")]["v"] == 3 and latest[("other", "a")]["v"] == 4 and latest[("t", "c")]["v"] == 2
-    assert len(latest) == 4
+    assert latest[("t", "a", 0, "a")]["v"] == 3 and latest[("other", "a", 0, "a")]["v"] == 4
+    assert latest[("t", "c", 0, "c")]["v"] == 2 and len(latest) == 4
 
 
 def test_response_cache_roundtrip_and_errors_not_cached(tmp_path: Path) -> None:

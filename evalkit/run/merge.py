@@ -15,7 +15,7 @@ from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.run.manifest import MANIFEST_FILE, now_iso, read_manifest, write_json_atomic
-from evalkit.run.records import RECORDS_FILE, RecordWriter, latest_records
+from evalkit.run.records import RECORDS_FILE, RecordId, RecordWriter, latest_records
 from evalkit.run.summary import build_summary, summarize_tasks
 from evalkit.tasks.spec import TaskSpec
 
@@ -75,7 +75,7 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
     out = Path(out)
     if (out / RECORDS_FILE).exists():
         raise EvalkitError(f"{out} already holds records; merge into a new folder")
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    merged: dict[RecordId, dict[str, Any]] = {}
     for d in run_dirs:
         merged.update(latest_records(Path(d) / RECORDS_FILE))
     with RecordWriter(out / RECORDS_FILE) as w:

@@ -5,8 +5,9 @@ A line is a JSON object:
   status: "ok" | "error"  (an error is a request that failed; it is never graded),
   completion: Completion.to_dict(), extraction: {answer, method, status} | null,
   grade: {correct, reason, points} | null, sample: Sample.to_dict(), cached: bool, time: ISO time.
-The file is append-only; a record is identified by (task, key) (two tasks may send the very same
-request), and when one appears more than once (a retried error, a rescore) the last line wins. A
+The file is append-only; a record is identified by (task, sample id, repeat, key): two tasks may send
+the very same request, two items may render the very same prompt, and a changed prompt is a new
+record. When one appears more than once (a retried error, a rescore) the last line wins. A
 line cut short by a kill is ignored on read and cut off before the next append; a line that is not
 a record (hand-edited, from another tool) is skipped.
 """
@@ -80,11 +81,22 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
                 yield rec
 
 
-def latest_records(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """The last record for each (task, key)."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+RecordId = tuple[str, str, int, str]
+
+
+def record_id(task: str, sample_id: str, repeat: int, key: str) -> RecordId:
+    return (str(task), str(sample_id), int(repeat), str(key))
+
+
+def request_record_id(req: Request) -> RecordId:
+    return record_id(req.task, req.sample_id, req.repeat, req.key)
+
+
+def latest_records(path: Path) -> dict[RecordId, dict[str, Any]]:
+    """The last record for each (task, sample id, repeat, key)."""
+    out: dict[RecordId, dict[str, Any]] = {}
     for r in iter_records(path):
-        out[(str(r["task"]), str(r["key"]))] = r
+        out[record_id(r["task"], r["sample_id"], r["repeat"], r["key"])] = r
     return out
 
 

@@ -26,7 +26,7 @@ from evalkit.run.cache import ResponseCache, default_cache_path
 from evalkit.run.engine import execute
 from evalkit.run.manifest import MANIFEST_FILE, environment, now_iso, read_manifest, write_json_atomic
 from evalkit.run.plan import TaskPlan, plan_task
-from evalkit.run.records import RECORDS_FILE, RecordWriter, latest_records, make_record
+from evalkit.run.records import RECORDS_FILE, RecordWriter, latest_records, make_record, request_record_id
 from evalkit.run.summary import build_summary, summarize_task
 from evalkit.scoring.registry import ScoringContext, score_completion
 from evalkit.secrets import redact_mapping, redact_spec, redact_text
@@ -266,7 +266,7 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
     all_reqs = [r for p in plans for r in p.requests]
     existing = latest_records(records_path)
     done = {k for k, r in existing.items() if r.get("status") == "ok"}
-    pending = [r for r in all_reqs if (r.task, r.key) not in done]
+    pending = [r for r in all_reqs if request_record_id(r) not in done]
     n_resumed = len(all_reqs) - len(pending)
 
     cache = None
@@ -342,7 +342,7 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
 
     summary = write_summary(run_dir, plans, backend, cfg.model)
     final = latest_records(records_path)
-    keys = {(r.task, r.key) for r in all_reqs}
+    keys = {request_record_id(r) for r in all_reqs}
     n_errors = sum(1 for k in keys if k in final and final[k].get("status") != "ok")
     manifest.update(
         status="complete" if n_errors == 0 else "complete_with_errors",
@@ -365,7 +365,7 @@ def write_summary(run_dir: Path, plans: list[TaskPlan], backend: Backend, model_
     final = latest_records(run_dir / RECORDS_FILE)
     tasks = {}
     for p in plans:
-        recs = [final[(r.task, r.key)] for r in p.requests if (r.task, r.key) in final]
+        recs = [final[request_record_id(r)] for r in p.requests if request_record_id(r) in final]
         spec = p.task.spec
         tasks[spec.name] = summarize_task(spec.name, spec.version, recs, spec.metrics, spec.report.breakdown)
         tasks[spec.name]["split"] = p.excluded.get("split", "all") if p.excluded else "all"
