@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from evalkit import __version__
 from evalkit.errors import DataError, TaskError
 from evalkit.scoring.registry import ScoringContext, score_completion
 from evalkit.tasks.data import read_rows_file
@@ -170,15 +171,6 @@ def _write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def _evalkit_version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version("evalkit")
-    except Exception:
-        return None
-
-
 def build_task_config(
     task: LoadedTask, data_path: Path, fewshot_path: Path | None
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -223,7 +215,7 @@ def build_task_config(
         "evalkit_task": spec.name,
         "evalkit_task_path": str(task.path),
         "evalkit_task_sha256": task.sha256,
-        "evalkit_version": _evalkit_version(),
+        "evalkit_version": __version__,
     }
     return cfg, skipped
 
@@ -266,7 +258,7 @@ def export_lmeval(task: LoadedTask, out_dir: str | Path, data_dir: Path | None =
         _write_jsonl(fewshot_path, pool_rows)
     bundle_path = folder / f"{spec.name}{BUNDLE_SUFFIX}"
     bundle = {
-        "evalkit_version": _evalkit_version(),
+        "evalkit_version": __version__,
         "task_path": str(task.path),
         "task_sha256": task.sha256,
         "spec": spec.model_dump(mode="json"),

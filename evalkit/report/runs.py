@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
+from evalkit.run.manifest import MANIFEST_FILE
+from evalkit.run.summary import SUMMARY_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from evalkit.catalog import ModelEntry
 
-SUMMARY_FILE = "summary.json"
-MANIFEST_FILE = "manifest.json"
 
 RUN_COLUMNS = [
     "model", "name", "in_catalog", "model_raw", "task", "split", "metric", "n", "score", "ci_low", "ci_high",

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evalkit import __version__
 from evalkit.secrets import redact_spec
 
 MANIFEST_FILE = "manifest.json"
@@ -92,6 +91,3 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
-
-def evalkit_version() -> str:
-    return __version__

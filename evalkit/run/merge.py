@@ -16,10 +16,8 @@ from typing import Any
 from evalkit.errors import EvalkitError
 from evalkit.run.manifest import MANIFEST_FILE, now_iso, read_manifest, write_json_atomic
 from evalkit.run.records import RECORDS_FILE, RecordId, RecordWriter, latest_records
-from evalkit.run.summary import build_summary, summarize_tasks
+from evalkit.run.summary import SUMMARY_FILE, build_summary, summarize_tasks
 from evalkit.tasks.spec import TaskSpec
-
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass

@@ -25,13 +25,11 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.errors import EvalkitError
+from evalkit.run.manifest import MANIFEST_FILE, write_json_atomic
 from evalkit.run.records import RECORDS_FILE, latest_records
-from evalkit.run.summary import build_summary, summarize_tasks
+from evalkit.run.summary import SUMMARY_FILE, build_summary, summarize_tasks
 from evalkit.scoring.registry import ScoringContext, score_completion
 from evalkit.types import Completion, Sample
-
-MANIFEST_FILE = "manifest.json"
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass
@@ -58,12 +56,6 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise EvalkitError(f"{path}: {what} must be a JSON object")
     return data
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _accuracy(records: list[dict[str, Any]]) -> dict[str, float]:
@@ -173,7 +165,7 @@ def rescore_run(
     model = old_summary.get("model") or manifest.get("backend") or {}
     summary = build_summary(str(manifest.get("run_id") or run.name), model, tasks)
     summary["rescored"] = True
-    _write_json_atomic(run / SUMMARY_FILE, summary)
+    write_json_atomic(run / SUMMARY_FILE, summary)
     result.summary = summary
 
     entry = {
@@ -189,5 +181,5 @@ def rescore_run(
     if isinstance(previous_entry, dict):
         history = [*previous_entry.get("history", []), {k: v for k, v in previous_entry.items() if k != "history"}]
     manifest["rescored"] = {**entry, "history": history}
-    _write_json_atomic(manifest_path, manifest)
+    write_json_atomic(manifest_path, manifest)
     return result

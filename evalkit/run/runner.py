@@ -27,7 +27,7 @@ from evalkit.run.engine import execute
 from evalkit.run.manifest import MANIFEST_FILE, environment, now_iso, read_manifest, write_json_atomic
 from evalkit.run.plan import TaskPlan, plan_task
 from evalkit.run.records import RECORDS_FILE, RecordWriter, latest_records, make_record, request_record_id
-from evalkit.run.summary import build_summary, summarize_task
+from evalkit.run.summary import SUMMARY_FILE, build_summary, summarize_task
 from evalkit.scoring.registry import ScoringContext, score_completion
 from evalkit.secrets import redact_mapping, redact_spec, redact_text
 from evalkit.tasks.data import resolve_data_dir
@@ -35,7 +35,6 @@ from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.registry import discover
 from evalkit.types import Completion, Request, Sample
 
-SUMMARY_FILE = "summary.json"
 SampleFilter = Callable[[LoadedTask, list[Sample]], tuple[list[Sample], dict[str, Any]]]
 
 
@@ -218,9 +217,10 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
                 f"{before['sha256'][:12]} -> {p.task.sha256[:12]}); its answers there were graded under the old "
                 f"definition. Use another --out (the default folder is named after the task file's hash)"
             )
+    env = environment()  # package versions and git state: a few subprocesses, so once
     manifest: dict[str, Any] = {
         "run_id": run_id,
-        "evalkit_version": environment()["packages"].get("evalkit"),
+        "evalkit_version": env["packages"].get("evalkit"),
         "status": "running",
         "started": (previous or {}).get("started", now_iso()),
         "resumed": [*(previous or {}).get("resumed", []), *([now_iso()] if previous else [])],
@@ -256,7 +256,7 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
             }
             for p in plans
         },
-        "environment": environment(),
+        "environment": env,
         "cache": None,
     }
     write_json_atomic(run_dir / MANIFEST_FILE, manifest)

@@ -19,6 +19,8 @@ from typing import Any
 from evalkit import __version__
 from evalkit.scoring.metrics import ScoredRow, get_metric
 
+SUMMARY_FILE = "summary.json"
+
 
 def scored_rows(records: Iterable[Mapping[str, Any]]) -> list[ScoredRow]:
     rows = []
