@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.backends import BackendSpec
-from evalkit.errors import BackendError, NotSupported
+from evalkit.errors import BackendError
 from evalkit.run.records import RECORDS_FILE, latest_records
 from evalkit.types import BackendInfo, Completion, Request
 
@@ -66,5 +66,3 @@ class ReplayBackend:
     async def aclose(self) -> None:
         return None
 
-
-__all__ = ["ReplayBackend", "NotSupported"]
