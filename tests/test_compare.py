@@ -23,13 +23,24 @@ def write_run(path: Path, outcomes: dict[tuple[str, str], list[bool | None]], ve
     with (path / "records.jsonl").open("w") as f:
         for (task, sid), oks in outcomes.items():
             for rep, ok in enumerate(oks):
-                req = Request(key=f"{task}:{sid}:{rep}", task=task, sample_id=sid, repeat=rep, params=GenParams())
+                req = Request(
+                    key=f"{task}:{sid}:{rep}", task=task, sample_id=sid, repeat=rep, params=GenParams()
+                )
                 sample = Sample(sid, task, "q", "A")
                 if ok is None:
-                    rec = make_record(req, sample, version, "m", Completion("", "error", error="x"), None, None)
+                    rec = make_record(
+                        req, sample, version, "m", Completion("", "error", error="x"), None, None
+                    )
                 else:
-                    rec = make_record(req, sample, version, "m", Completion("t", "stop"), Extraction("A", "x"),
-                                      Grade(ok, "r"))
+                    rec = make_record(
+                        req,
+                        sample,
+                        version,
+                        "m",
+                        Completion("t", "stop"),
+                        Extraction("A", "x"),
+                        Grade(ok, "r"),
+                    )
                 f.write(json.dumps(rec) + "\n")
     return path
 

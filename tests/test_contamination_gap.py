@@ -33,7 +33,9 @@ def write_run(d: Path, records: list[dict], model: dict, manifest: dict | None =
     d.mkdir(parents=True)
     (d / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     tasks = {t: {"task": t, "split": "all"} for t in dict.fromkeys(r["task"] for r in records)}
-    (d / "summary.json").write_text(json.dumps({"run_id": d.name, "model": model, "tasks": tasks}), encoding="utf-8")
+    (d / "summary.json").write_text(
+        json.dumps({"run_id": d.name, "model": model, "tasks": tasks}), encoding="utf-8"
+    )
     (d / "manifest.json").write_text(json.dumps(manifest or {"filter": {}}), encoding="utf-8")
     return d
 
@@ -97,9 +99,17 @@ def test_gap_with_repeats_uses_clustered_intervals(tmp_path: Path) -> None:
 
 
 def test_cutoff_from_manifest_then_catalog_then_error(tmp_path: Path) -> None:
-    records = [rec("t", f"a{i}", "2024-06-30", True) for i in range(3)] + [rec("t", f"b{i}", "2024-07-01", False) for i in range(3)]
+    records = [rec("t", f"a{i}", "2024-06-30", True) for i in range(3)] + [
+        rec("t", f"b{i}", "2024-07-01", False) for i in range(3)
+    ]
     # The cutoff the run was split at wins over the catalog.
-    manifest = {"filter": {"split": "all", "cutoff": "2024-07-01", "cutoff_source": {"figure": "command_line", "text": "--cutoff"}}}
+    manifest = {
+        "filter": {
+            "split": "all",
+            "cutoff": "2024-07-01",
+            "cutoff_source": {"figure": "command_line", "text": "--cutoff"},
+        }
+    }
     [row] = gap_rows([write_run(tmp_path / "a", records, {"alias": "phi-4"}, manifest)])
     assert row["cutoff"] == "2024-07-01" and row["pre_n"] == 6 and row["post_n"] == 0
     assert row["gap"] is None and "no post-cutoff items" in row["warning"]
@@ -109,20 +119,30 @@ def test_cutoff_from_manifest_then_catalog_then_error(tmp_path: Path) -> None:
     assert (row["pre_score"], row["post_score"], row["gap"]) == (100.0, 0.0, 100.0)
     assert "only 3 post-cutoff items" in row["warning"]
     # A model the catalog does not know needs --cutoff.
-    run_c = write_run(tmp_path / "c", records, {"model": "my-finetune", "spec": "openai:http://h/v1@my-finetune"})
+    run_c = write_run(
+        tmp_path / "c", records, {"model": "my-finetune", "spec": "openai:http://h/v1@my-finetune"}
+    )
     with pytest.raises(EvalkitError, match="--cutoff YYYY-MM-DD"):
         gap_rows([run_c])
     assert gap_rows([run_c], cutoff="2024-06-30")[0]["post_n"] == 3
 
 
 def test_margin_days_drop_items_near_the_cutoff(tmp_path: Path) -> None:
-    records = [rec("t", "a", "2024-06-30", True), rec("t", "b", "2024-07-05", True), rec("t", "c", "2024-07-20", False)]
-    [row] = gap_rows([write_run(tmp_path / "r", records, {"model": "m"})], cutoff="2024-06-30", margin_days=10)
+    records = [
+        rec("t", "a", "2024-06-30", True),
+        rec("t", "b", "2024-07-05", True),
+        rec("t", "c", "2024-07-20", False),
+    ]
+    [row] = gap_rows(
+        [write_run(tmp_path / "r", records, {"model": "m"})], cutoff="2024-06-30", margin_days=10
+    )
     assert (row["pre_n"], row["n_margin"], row["post_n"]) == (1, 1, 1)
 
 
 def test_print_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    records = [rec("t", f"a{i}", PRE_DAY, i % 2 == 0) for i in range(10)] + [rec("t", f"b{i}", POST_DAY, i < 2) for i in range(10)]
+    records = [rec("t", f"a{i}", PRE_DAY, i % 2 == 0) for i in range(10)] + [
+        rec("t", f"b{i}", POST_DAY, i < 2) for i in range(10)
+    ]
     run = write_run(tmp_path / "r", records, {"alias": "tiny"})
     print_gap_table([run], "markdown", cutoff="2024-06-30")
     out = capsys.readouterr().out
@@ -139,7 +159,9 @@ def test_cli_gap(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     app = contamination_cli()
-    records = [rec("t", f"a{i}", PRE_DAY, i < 7) for i in range(10)] + [rec("t", f"b{i}", POST_DAY, i < 3) for i in range(10)]
+    records = [rec("t", f"a{i}", PRE_DAY, i < 7) for i in range(10)] + [
+        rec("t", f"b{i}", POST_DAY, i < 3) for i in range(10)
+    ]
     run = write_run(tmp_path / "r", records, {"alias": "phi-4"})
     r = CliRunner().invoke(app, ["contamination", "gap", str(run), "--format", "csv"])
     assert r.exit_code == 0, r.output

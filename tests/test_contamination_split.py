@@ -43,11 +43,17 @@ def catalog(monkeypatch: pytest.MonkeyPatch) -> dict[str, ModelEntry]:
     """A fixed catalog, so these tests do not move when models.yaml is edited."""
     entries = {
         "with-cutoff": ModelEntry(
-            id="with-cutoff", name="With Cutoff", hub_id="org/with-cutoff", release_date=dt.date(2024, 12, 12),
-            knowledge_cutoff=CUT, sources={"knowledge_cutoff": "model card: data up to June 2024"},
+            id="with-cutoff",
+            name="With Cutoff",
+            hub_id="org/with-cutoff",
+            release_date=dt.date(2024, 12, 12),
+            knowledge_cutoff=CUT,
+            sources={"knowledge_cutoff": "model card: data up to June 2024"},
         ),
         "release-only": ModelEntry(
-            id="release-only", name="Release Only", release_date=dt.date(2024, 9, 30),
+            id="release-only",
+            name="Release Only",
+            release_date=dt.date(2024, 9, 30),
             sources={"release_date": "hub repository creation date"},
         ),
         "no-dates": ModelEntry(id="no-dates", name="No Dates"),
@@ -83,7 +89,13 @@ def test_boundary_dates_with_margin() -> None:
 
 
 def test_select_counts_every_excluded_item() -> None:
-    items = [sample("a", CUT - D), sample("b", CUT), sample("c", CUT + D), sample("d", CUT + 10 * D), sample("u", None)]
+    items = [
+        sample("a", CUT - D),
+        sample("b", CUT),
+        sample("c", CUT + D),
+        sample("d", CUT + 10 * D),
+        sample("u", None),
+    ]
     kept, counts = select(items, "t", "post-cutoff", CUT, margin_days=5)
     assert [s.id for s in kept] == ["d"]
     assert counts == {
@@ -92,7 +104,11 @@ def test_select_counts_every_excluded_item() -> None:
     }  # fmt: skip
     kept, counts = select(items, "t", "pre-cutoff", CUT, margin_days=5)
     assert [s.id for s in kept] == ["a", "b"]  # pre is on or before the cutoff, whatever the margin
-    assert counts["n_excluded_undated"] == 1 and counts["n_excluded_other_side"] == 2 and counts["n_excluded_margin"] == 0
+    assert (
+        counts["n_excluded_undated"] == 1
+        and counts["n_excluded_other_side"] == 2
+        and counts["n_excluded_margin"] == 0
+    )
     kept, counts = select(items, "t", "all", None)
     assert len(kept) == 5 and counts["n_excluded_undated"] == 0  # "all" keeps undated items
 
@@ -162,7 +178,12 @@ def test_filter_info_and_per_task_counts(catalog: dict[str, ModelEntry]) -> None
     # Dates CUT-5 .. CUT+34: post-cutoff is CUT+3 and later (margin 2).
     assert [s.date for s in kept] == [CUT + k * D for k in range(3, 35)]
     assert out["split"] == "post-cutoff" and out["cutoff"] == "2024-06-30"
-    assert (out["n_kept"], out["n_excluded_undated"], out["n_excluded_other_side"], out["n_excluded_margin"]) == (32, 1, 6, 2)
+    assert (
+        out["n_kept"],
+        out["n_excluded_undated"],
+        out["n_excluded_other_side"],
+        out["n_excluded_margin"],
+    ) == (32, 1, 6, 2)
     assert "warning" not in out
     assert any("1 items without a date" in n for n in notes)
 
@@ -203,7 +224,11 @@ def test_cli_options_to_filter(catalog: dict[str, ModelEntry], tmp_path: Path) -
     # A plain run gets no filter, so its run id does not change.
     assert split_options_to_filter("all", "with-cutoff", None, 0, None) == (None, {})
     filt, info = split_options_to_filter("pre-cutoff", "with-cutoff", "2024-01-31", 0, None, warn=None)
-    assert filt is not None and info["cutoff"] == "2024-01-31" and info["cutoff_source"]["figure"] == "command_line"
+    assert (
+        filt is not None
+        and info["cutoff"] == "2024-01-31"
+        and info["cutoff_source"]["figure"] == "command_line"
+    )
     with pytest.raises(EvalkitError, match="--split 'post'"):
         split_options_to_filter("post", "with-cutoff")
     with pytest.raises(EvalkitError, match="only apply with --split"):
@@ -258,7 +283,12 @@ def test_run_with_post_cutoff_split_records_the_cutoff(tmp_path: Path) -> None:
     data = manifest["tasks"]["dated_demo"]["data"]
     assert data["n_available"] == 6 and data["n_selected"] == 2  # 07-02 and 12-01 are after 06-30 + 1 day
     ex = data["excluded"]
-    assert (ex["n_kept"], ex["n_excluded_other_side"], ex["n_excluded_margin"], ex["n_excluded_undated"]) == (2, 2, 1, 1)
+    assert (ex["n_kept"], ex["n_excluded_other_side"], ex["n_excluded_margin"], ex["n_excluded_undated"]) == (
+        2,
+        2,
+        1,
+        1,
+    )
     assert "warning" in ex
     summary = json.loads((res.run_dir / "summary.json").read_text())
     assert summary["tasks"]["dated_demo"]["split"] == "post-cutoff"

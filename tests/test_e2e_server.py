@@ -45,7 +45,9 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     assert set(t["breakdown"]["category"]) == {"arithmetic", "everyday", "geography", "science"}
 
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and manifest["backend"]["identity"].startswith("openai:smollm2@-#")
+    assert manifest["status"] == "complete" and manifest["backend"]["identity"].startswith(
+        "openai:smollm2@-#"
+    )
     task_m = manifest["tasks"]["basic_facts"]
     assert len(task_m["sha256"]) == 64 and len(task_m["data"]["sha256"]) == 64
     assert task_m["generation"]["max_tokens"] == 256
@@ -56,7 +58,10 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     assert r2.returncode == 0 and "sent 0" in r2.stderr and "already done 20" in r2.stderr
     assert len(lines(out / "records.jsonl")) == 20
 
-    for fmt, needle in (("markdown", "| basic_facts | smollm2-135m |"), ("csv", "basic_facts,smollm2-135m,all,20,")):
+    for fmt, needle in (
+        ("markdown", "| basic_facts | smollm2-135m |"),
+        ("csv", "basic_facts,smollm2-135m,all,20,"),
+    ):
         rep = run_cli("report", str(out), "--format", fmt)
         assert rep.returncode == 0 and needle in rep.stdout, rep.stdout
 
@@ -64,9 +69,25 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     tdir0 = tmp_path / "changed"
     tdir0.mkdir()
     (tdir0 / "basic_facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
-    (tdir0 / "basic_facts.yaml").write_text((REPO / "tasks" / "basic_facts.yaml").read_text().replace("version: 1", "version: 2"))
-    r5 = run_cli("run", "-t", "basic_facts", "--tasks-dir", str(tdir0), "-m", model, *GREEDY, "--out", str(out), "--no-progress")
-    assert r5.returncode == 2 and "task basic_facts changed since" in r5.stderr and "Traceback" not in r5.stderr
+    (tdir0 / "basic_facts.yaml").write_text(
+        (REPO / "tasks" / "basic_facts.yaml").read_text().replace("version: 1", "version: 2")
+    )
+    r5 = run_cli(
+        "run",
+        "-t",
+        "basic_facts",
+        "--tasks-dir",
+        str(tdir0),
+        "-m",
+        model,
+        *GREEDY,
+        "--out",
+        str(out),
+        "--no-progress",
+    )
+    assert (
+        r5.returncode == 2 and "task basic_facts changed since" in r5.stderr and "Traceback" not in r5.stderr
+    )
 
     # Replay re-scores the stored answers without the server: same score.
     replay_out = tmp_path / "replay"
@@ -79,7 +100,18 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     shards = []
     for i in range(3):
         sd = tmp_path / f"shard{i}"
-        rs = run_cli("run", "-t", "basic_facts", "-m", f"replay:{out}", "--shard", f"{i}/3", "--out", str(sd), "--no-progress")
+        rs = run_cli(
+            "run",
+            "-t",
+            "basic_facts",
+            "-m",
+            f"replay:{out}",
+            "--shard",
+            f"{i}/3",
+            "--out",
+            str(sd),
+            "--no-progress",
+        )
         assert rs.returncode == 0, rs.stderr
         shards.append(str(sd))
     merged = tmp_path / "merged"
@@ -94,29 +126,66 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     lim = []
     for i in range(2):
         sd = tmp_path / f"lim{i}"
-        assert run_cli("run", "-t", "basic_facts", "-m", f"replay:{out}", "--limit", "9", "--shard", f"{i}/2",
-                       "--out", str(sd), "--no-progress").returncode == 0
+        assert (
+            run_cli(
+                "run",
+                "-t",
+                "basic_facts",
+                "-m",
+                f"replay:{out}",
+                "--limit",
+                "9",
+                "--shard",
+                f"{i}/2",
+                "--out",
+                str(sd),
+                "--no-progress",
+            ).returncode
+            == 0
+        )
         lim.append(str(sd))
     assert run_cli("merge", "--out", str(tmp_path / "lim"), *lim).returncode == 0
-    assert sorted(x["sample_id"] for x in lines(tmp_path / "lim" / "records.jsonl")) == [f"bf-{i:02d}" for i in range(1, 10)]
+    assert sorted(x["sample_id"] for x in lines(tmp_path / "lim" / "records.jsonl")) == [
+        f"bf-{i:02d}" for i in range(1, 10)
+    ]
 
     # Two tasks that send the very same requests (like mmlu_pro and mmlu_pro_official): each request
     # goes out once, and each task keeps its own records, graded by its own grader.
     tdir = tmp_path / "tasks"
     tdir.mkdir()
-    twin = (REPO / "tasks" / "basic_facts.yaml").read_text().replace("name: basic_facts", "name: basic_facts_exact")
-    (tdir / "basic_facts_exact.yaml").write_text(twin.replace("grade: choice", "grade: exact").replace("extract: choice", "extract: exact"))
+    twin = (
+        (REPO / "tasks" / "basic_facts.yaml")
+        .read_text()
+        .replace("name: basic_facts", "name: basic_facts_exact")
+    )
+    (tdir / "basic_facts_exact.yaml").write_text(
+        twin.replace("grade: choice", "grade: exact").replace("extract: choice", "extract: exact")
+    )
     (tdir / "basic_facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
     both = tmp_path / "both"
-    r4 = run_cli("run", "-t", "basic_facts", "-t", "basic_facts_exact", "--tasks-dir", str(tdir),
-                 "-m", f"replay:{out}", "--out", str(both), "--no-progress")
+    r4 = run_cli(
+        "run",
+        "-t",
+        "basic_facts",
+        "-t",
+        "basic_facts_exact",
+        "--tasks-dir",
+        str(tdir),
+        "-m",
+        f"replay:{out}",
+        "--out",
+        str(both),
+        "--no-progress",
+    )
     assert r4.returncode == 0, r4.stderr
     assert "(sent 20," in r4.stderr
     recs4 = lines(both / "records.jsonl")
     assert len(recs4) == 40 and {x["task"] for x in recs4} == {"basic_facts", "basic_facts_exact"}
     s4 = json.loads((both / "summary.json").read_text())["tasks"]
     assert s4["basic_facts"]["metrics"]["accuracy"]["value"] == acc["value"]
-    by_task = {t: {x["sample_id"]: x for x in recs4 if x["task"] == t} for t in ("basic_facts", "basic_facts_exact")}
+    by_task = {
+        t: {x["sample_id"]: x for x in recs4 if x["task"] == t} for t in ("basic_facts", "basic_facts_exact")
+    }
     for sid, x in by_task["basic_facts"].items():
         y = by_task["basic_facts_exact"][sid]
         assert x["key"] == y["key"] and x["completion"]["text"] == y["completion"]["text"]
@@ -125,11 +194,31 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
 
 def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(llama_server: str, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = ["run", "-t", "basic_facts", "-m", f"openai:{llama_server}@smollm2", *GREEDY, "--repeats", "3",
-            "--temperature", "0.7", "--concurrency", "2", "--out", str(out), "--no-progress"]
+    args = [
+        "run",
+        "-t",
+        "basic_facts",
+        "-m",
+        f"openai:{llama_server}@smollm2",
+        *GREEDY,
+        "--repeats",
+        "3",
+        "--temperature",
+        "0.7",
+        "--concurrency",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     env = {**os.environ}
-    proc = subprocess.Popen([sys.executable, "-c", "from evalkit.cli import main; main()", *args],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from evalkit.cli import main; main()", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     records = out / "records.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -146,7 +235,9 @@ def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(llama_server: s
     recs = lines(records)
     keys = [x["key"] for x in recs]
     assert len(keys) == 60 == len(set(keys)), "each (item, repeat) recorded exactly once"
-    assert {(x["sample_id"], x["repeat"]) for x in recs} == {(f"bf-{i:02d}", k) for i in range(1, 21) for k in range(3)}
+    assert {(x["sample_id"], x["repeat"]) for x in recs} == {
+        (f"bf-{i:02d}", k) for i in range(1, 21) for k in range(3)
+    }
     assert f"already done {n_before}" in r.stderr
     summary = json.loads((out / "summary.json").read_text())
     t = summary["tasks"]["basic_facts"]
@@ -166,30 +257,75 @@ def _assert_clean_error(r: subprocess.CompletedProcess, *needles: str) -> None:
 
 def test_cli_errors_are_short_and_actionable(tmp_path: Path) -> None:
     port = free_port()
-    _assert_clean_error(run_cli("run", "-t", "no_such_task", "-m", "openai:http://127.0.0.1:1/v1@m"),
-                        "unknown task 'no_such_task'", "--tasks-dir")
-    _assert_clean_error(run_cli("run", "-t", "basic_facts", "-m", "gpt-imaginary"), "unknown backend or alias", "openai:<base_url>@<model>")
-    _assert_clean_error(run_cli("run", "-t", "basic_facts", "-m", f"openai:http://127.0.0.1:{port}/v1@m", "--out", str(tmp_path / "x")),
-                        "cannot reach the OpenAI-compatible server", f"127.0.0.1:{port}")
+    _assert_clean_error(
+        run_cli("run", "-t", "no_such_task", "-m", "openai:http://127.0.0.1:1/v1@m"),
+        "unknown task 'no_such_task'",
+        "--tasks-dir",
+    )
+    _assert_clean_error(
+        run_cli("run", "-t", "basic_facts", "-m", "gpt-imaginary"),
+        "unknown backend or alias",
+        "openai:<base_url>@<model>",
+    )
+    _assert_clean_error(
+        run_cli(
+            "run",
+            "-t",
+            "basic_facts",
+            "-m",
+            f"openai:http://127.0.0.1:{port}/v1@m",
+            "--out",
+            str(tmp_path / "x"),
+        ),
+        "cannot reach the OpenAI-compatible server",
+        f"127.0.0.1:{port}",
+    )
     broken = tmp_path / "tasks"
     broken.mkdir()
     good = (REPO / "tasks" / "basic_facts.yaml").read_text().replace("name: basic_facts", "name: mytask")
     (broken / "mytask.yaml").write_text(good.replace("version: 1", "versoin: 1"))
-    _assert_clean_error(run_cli("run", "-t", "mytask", "--tasks-dir", str(broken), "-m", "openai:http://127.0.0.1:1/v1@m"),
-                        "does not validate", "mytask.yaml", "versoin")
+    _assert_clean_error(
+        run_cli("run", "-t", "mytask", "--tasks-dir", str(broken), "-m", "openai:http://127.0.0.1:1/v1@m"),
+        "does not validate",
+        "mytask.yaml",
+        "versoin",
+    )
     (broken / "mytask.yaml").write_text(good)
-    _assert_clean_error(run_cli("run", "-t", "mytask", "--tasks-dir", str(broken), "-m", "openai:http://127.0.0.1:1/v1@m"),
-                        "basic_facts.jsonl", "not found")
-    _assert_clean_error(run_cli("run", "-t", "basic_facts", "-m", "openai:http://127.0.0.1:1/v1@m", "-M", "nonsense"), "key=value")
+    _assert_clean_error(
+        run_cli("run", "-t", "mytask", "--tasks-dir", str(broken), "-m", "openai:http://127.0.0.1:1/v1@m"),
+        "basic_facts.jsonl",
+        "not found",
+    )
+    _assert_clean_error(
+        run_cli("run", "-t", "basic_facts", "-m", "openai:http://127.0.0.1:1/v1@m", "-M", "nonsense"),
+        "key=value",
+    )
     _assert_clean_error(run_cli("report", str(tmp_path)), "no summary.json")
-    _assert_clean_error(run_cli("run", "-t", "basic_facts", "-m", "openai:http://127.0.0.1:1/v1@m", "-M", "concurrency=abc"),
-                        "concurrency=abc", "integer")
-    _assert_clean_error(run_cli("run", "-t", "basic_facts", "-m", "openai:http://127.0.0.1:1/v1@m", "-M", "body.temperature=1"),
-                        "body.temperature", "--temperature")
+    _assert_clean_error(
+        run_cli("run", "-t", "basic_facts", "-m", "openai:http://127.0.0.1:1/v1@m", "-M", "concurrency=abc"),
+        "concurrency=abc",
+        "integer",
+    )
+    _assert_clean_error(
+        run_cli(
+            "run", "-t", "basic_facts", "-m", "openai:http://127.0.0.1:1/v1@m", "-M", "body.temperature=1"
+        ),
+        "body.temperature",
+        "--temperature",
+    )
     # Credentials in the URL or in extra request fields never reach files or messages.
     leak = tmp_path / "leak"
-    r = run_cli("run", "-t", "basic_facts", "-m", f"openai:http://user:hunter2@127.0.0.1:{port}/v1@m",
-                "-M", "body.api_key=sk-LEAK123", "--out", str(leak))
+    r = run_cli(
+        "run",
+        "-t",
+        "basic_facts",
+        "-m",
+        f"openai:http://user:hunter2@127.0.0.1:{port}/v1@m",
+        "-M",
+        "body.api_key=sk-LEAK123",
+        "--out",
+        str(leak),
+    )
     _assert_clean_error(r, "cannot reach")
     assert "hunter2" not in r.stderr
     for f in leak.iterdir():
@@ -206,37 +342,87 @@ def test_completion_endpoint_with_stop_sequences(llama_server: str, tmp_path: Pa
     tdir.mkdir()
     (tdir / "facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
     yaml_text = (REPO / "tasks" / "basic_facts.yaml").read_text()
-    yaml_text = yaml_text.replace("name: basic_facts", "name: facts_completion").replace("basic_facts.jsonl", "facts.jsonl")
-    yaml_text = yaml_text.replace("  format: chat", "  format: completion").replace("  temperature: 0.0", "  temperature: 0.0\n  stop: [\"\\n\\n\", \"Question:\"]")
+    yaml_text = yaml_text.replace("name: basic_facts", "name: facts_completion").replace(
+        "basic_facts.jsonl", "facts.jsonl"
+    )
+    yaml_text = yaml_text.replace("  format: chat", "  format: completion").replace(
+        "  temperature: 0.0", '  temperature: 0.0\n  stop: ["\\n\\n", "Question:"]'
+    )
     yaml_text = yaml_text.replace("{% endfor %}", "{% endfor %}Answer:")
     (tdir / "facts_completion.yaml").write_text(yaml_text)
     out = tmp_path / "run"
-    r = run_cli("run", "-t", "facts_completion", "--tasks-dir", str(tdir), "-m", f"openai:{llama_server}@smollm2",
-                *GREEDY, "--limit", "5", "--out", str(out), "--no-progress")
+    r = run_cli(
+        "run",
+        "-t",
+        "facts_completion",
+        "--tasks-dir",
+        str(tdir),
+        "-m",
+        f"openai:{llama_server}@smollm2",
+        *GREEDY,
+        "--limit",
+        "5",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr
     recs = lines(out / "records.jsonl")
     assert len(recs) == 5 and all(x["status"] == "ok" for x in recs)
-    assert all("\n\n" not in x["completion"]["text"] and "Question:" not in x["completion"]["text"] for x in recs)
+    assert all(
+        "\n\n" not in x["completion"]["text"] and "Question:" not in x["completion"]["text"] for x in recs
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tasks"]["facts_completion"]["generation"]["stop"] == ["\n\n", "Question:"]
 
 
 def test_merge_refuses_shards_of_different_evaluations(llama_server: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
-    assert run_cli("run", "-t", "basic_facts", "-m", f"openai:{llama_server}@smollm2", *GREEDY, "--limit", "6",
-                   "--out", str(src), "--no-progress").returncode == 0
+    assert (
+        run_cli(
+            "run",
+            "-t",
+            "basic_facts",
+            "-m",
+            f"openai:{llama_server}@smollm2",
+            *GREEDY,
+            "--limit",
+            "6",
+            "--out",
+            str(src),
+            "--no-progress",
+        ).returncode
+        == 0
+    )
 
     def shard(name: str, spec: str, *extra: str) -> str:
         d = tmp_path / name
-        r = run_cli("run", "-t", "basic_facts", "-m", f"replay:{src}", "--limit", "6", "--shard", spec,
-                    *extra, "--out", str(d), "--no-progress")
+        r = run_cli(
+            "run",
+            "-t",
+            "basic_facts",
+            "-m",
+            f"replay:{src}",
+            "--limit",
+            "6",
+            "--shard",
+            spec,
+            *extra,
+            "--out",
+            str(d),
+            "--no-progress",
+        )
         assert r.returncode in (0, 1), r.stderr
         return str(d)
 
     a0, a1 = shard("a0", "0/2"), shard("a1", "1/2")
     b1 = shard("b1", "1/2", "--max-tokens", "8")
     c0 = shard("c0", "0/3")
-    for dirs, needle in (((a0, b1), "parameters differ"), ((a0, a1, c0), "different shardings"), ((a0, a0), "twice")):
+    for dirs, needle in (
+        ((a0, b1), "parameters differ"),
+        ((a0, a1, c0), "different shardings"),
+        ((a0, a0), "twice"),
+    ):
         r = run_cli("merge", "--out", str(tmp_path / "m"), *dirs)
         assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
     manifest = json.loads((Path(a1) / "manifest.json").read_text())

@@ -82,7 +82,9 @@ def test_dates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {r["date"] for r in generate_items(BUILTIN, 5)} == {"2024-12-31"}
     # The date does not change the items themselves, only when they became public.
     strip = [{k: v for k, v in r.items() if k != "date"} for r in generate_items(BUILTIN, 5, seed=1)]
-    assert strip == [{k: v for k, v in r.items() if k != "date"} for r in generate_items(BUILTIN, 5, seed=1, date=DAY)]
+    assert strip == [
+        {k: v for k, v in r.items() if k != "date"} for r in generate_items(BUILTIN, 5, seed=1, date=DAY)
+    ]
     with pytest.raises(EvalkitError, match="YYYY-MM-DD"):
         generate_items(BUILTIN, 1, date="tomorrow")
 
@@ -94,7 +96,9 @@ def write_templates(tmp_path: Path, body: str) -> Path:
 
 
 def test_custom_template_with_choice_and_derived(tmp_path: Path) -> None:
-    p = write_templates(tmp_path, """
+    p = write_templates(
+        tmp_path,
+        """
   - id: apples
     variables:
       who: {choice: [Ana, Ben]}
@@ -104,7 +108,8 @@ def test_custom_template_with_choice_and_derived(tmp_path: Path) -> None:
     where: ["total > 10"]
     question: "{{ who }} buys {{ n }} bags of {{ k }} apples ({{ total }} in all). How many bags of {{ k|paren }}?"
     answer: "total / k"
-""")
+""",
+    )
     rows = generate_items(p, 8, seed=0, date=DAY)
     for r in rows:
         v = r["meta"]["variables"]
@@ -116,12 +121,27 @@ def test_custom_template_with_choice_and_derived(tmp_path: Path) -> None:
     "body, message",
     [
         ("  - {id: a, variables: {x0: {int: [1, 3]}}, question: q, answer: 'y + x0'}\n", "not a number"),
-        ("  - {id: a, variables: {x0: {int: [1, 3]}}, question: q, answer: 'x0 +* 1'}\n", "not a valid expression"),
+        (
+            "  - {id: a, variables: {x0: {int: [1, 3]}}, question: q, answer: 'x0 +* 1'}\n",
+            "not a valid expression",
+        ),
         ("  - {id: a, variables: {x0: {int: [3, 1]}}, question: q, answer: 'x0'}\n", "low is above high"),
-        ("  - {id: a, variables: {x0: {int: [1, 2], float: 3}}, question: q, answer: 'x0'}\n", "Extra inputs"),
-        ("  - {id: a, variables: {x0: {int: [1, 2]}}, where: ['x0 > 5'], question: q, answer: 'x0'}\n", "no new item"),
-        ("  - {id: a, variables: {x0: {int: [1, 1]}}, question: 'q {{ x0 }}', answer: 'x0'}\n", "no new item"),
-        ("  - {id: a, variables: {x0: {int: [0, 0]}}, question: q, answer: '1/x0'}\n", r"values x0=0.*zoo is not a finite number"),
+        (
+            "  - {id: a, variables: {x0: {int: [1, 2], float: 3}}, question: q, answer: 'x0'}\n",
+            "Extra inputs",
+        ),
+        (
+            "  - {id: a, variables: {x0: {int: [1, 2]}}, where: ['x0 > 5'], question: q, answer: 'x0'}\n",
+            "no new item",
+        ),
+        (
+            "  - {id: a, variables: {x0: {int: [1, 1]}}, question: 'q {{ x0 }}', answer: 'x0'}\n",
+            "no new item",
+        ),
+        (
+            "  - {id: a, variables: {x0: {int: [0, 0]}}, question: q, answer: '1/x0'}\n",
+            r"values x0=0.*zoo is not a finite number",
+        ),
     ],
 )
 def test_template_errors_are_clear(tmp_path: Path, body: str, message: str) -> None:
@@ -135,7 +155,9 @@ def test_template_lookup_and_task_hook(tmp_path: Path) -> None:
     assert find_template("fresh_arithmetic") == BUILTIN
     mine = tmp_path / "fresh_arithmetic.templates.yaml"
     mine.write_bytes(BUILTIN.read_bytes())
-    assert find_template("fresh_arithmetic.templates.yaml", yaml_folder=tmp_path) == mine  # next to the task wins
+    assert (
+        find_template("fresh_arithmetic.templates.yaml", yaml_folder=tmp_path) == mine
+    )  # next to the task wins
     with pytest.raises(EvalkitError, match="not found"):
         find_template("nope.yaml", yaml_folder=tmp_path)
 
@@ -143,7 +165,12 @@ def test_template_lookup_and_task_hook(tmp_path: Path) -> None:
         template, n, seed, date = "fresh_arithmetic.templates.yaml", 12, 5, DAY
 
     loaded = load_generated(Gen(), tmp_path)
-    assert len(loaded.rows) == 12 and loaded.revision is None and "seed 5" in loaded.source and "template file" in loaded.source
+    assert (
+        len(loaded.rows) == 12
+        and loaded.revision is None
+        and "seed 5" in loaded.source
+        and "template file" in loaded.source
+    )
     assert loaded.rows == generate_items(mine, 12, 5, DAY)
     assert load_generated(Gen(), tmp_path).sha256 == loaded.sha256
 
@@ -153,7 +180,9 @@ def test_fresh_task_when_schema_supports_generate(tmp_path: Path) -> None:
     from evalkit.tasks.spec import DatasetSpec
 
     if "generate" not in DatasetSpec.model_fields:
-        pytest.skip("dataset.generate is not in the task schema yet (see tasks/fresh_arithmetic.yaml.proposed)")
+        pytest.skip(
+            "dataset.generate is not in the task schema yet (see tasks/fresh_arithmetic.yaml.proposed)"
+        )
     from evalkit.tasks.loader import load_task_file
     from evalkit.tasks.samples import load_samples
 
@@ -161,7 +190,9 @@ def test_fresh_task_when_schema_supports_generate(tmp_path: Path) -> None:
     path = src / "fresh_arithmetic.yaml"
     if not path.is_file():
         path = tmp_path / "fresh_arithmetic.yaml"
-        path.write_text((src / "fresh_arithmetic.yaml.proposed").read_text(encoding="utf-8"), encoding="utf-8")
+        path.write_text(
+            (src / "fresh_arithmetic.yaml.proposed").read_text(encoding="utf-8"), encoding="utf-8"
+        )
     text = path.read_text(encoding="utf-8").replace("seed: 0}", "seed: 0, date: 2026-11-29}")
     fixed = tmp_path / "fixed" / "fresh_arithmetic.yaml"
     fixed.parent.mkdir()
@@ -178,7 +209,9 @@ def test_cli_writes_a_dataset_file(tmp_path: Path) -> None:
 
     app = contamination_cli()
     out = tmp_path / "fresh.jsonl"
-    r = CliRunner().invoke(app, ["contamination", "fresh", "--n", "9", "--seed", "2", "--date", "2026-11-29", "--out", str(out)])
+    r = CliRunner().invoke(
+        app, ["contamination", "fresh", "--n", "9", "--seed", "2", "--date", "2026-11-29", "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows == generate_items(BUILTIN, 9, 2, DAY)

@@ -43,19 +43,45 @@ def write_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
         "run_id": run_dir.name,
-        "model": {"backend": "openai", "model": model, "revision": None, "params_total": params_total, "extra": {},
-                  "identity": f"openai:{model}@-", "alias": alias, "spec": model},
+        "model": {
+            "backend": "openai",
+            "model": model,
+            "revision": None,
+            "params_total": params_total,
+            "extra": {},
+            "identity": f"openai:{model}@-",
+            "alias": alias,
+            "spec": model,
+        },
         "evalkit_version": "0.1.0",
         "created": "2026-11-29T12:00:00+00:00",
         "tasks": {},
     }
     for name, (value, lo, hi, n) in tasks.items():
         entry: dict[str, Any] = {
-            "task": name, "version": 1, "n_items": n, "n_records": n, "repeats": 1, "errors": 2, "truncated": 3,
-            "no_answer": 4, "abstain": 0, "primary": metric,
-            "metrics": {metric: {"name": metric, "value": value, "ci_low": lo, "ci_high": hi, "n": n, "n_items": n,
-                                 "extra": {}}},
-            "breakdown": {}, "tokens": {"prompt": 1000, "completion": 250},
+            "task": name,
+            "version": 1,
+            "n_items": n,
+            "n_records": n,
+            "repeats": 1,
+            "errors": 2,
+            "truncated": 3,
+            "no_answer": 4,
+            "abstain": 0,
+            "primary": metric,
+            "metrics": {
+                metric: {
+                    "name": metric,
+                    "value": value,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n": n,
+                    "n_items": n,
+                    "extra": {},
+                }
+            },
+            "breakdown": {},
+            "tokens": {"prompt": 1000, "completion": 250},
         }
         if split is not None:
             entry["split"] = split
@@ -74,7 +100,8 @@ def brute_force(xs: list[float], ys: list[float]) -> list[bool]:
     out = []
     for i in range(len(xs)):
         dominated = any(
-            j != i and xs[j] <= xs[i] and ys[j] >= ys[i] and (xs[j] < xs[i] or ys[j] > ys[i]) for j in range(len(xs))
+            j != i and xs[j] <= xs[i] and ys[j] >= ys[i] and (xs[j] < xs[i] or ys[j] > ys[i])
+            for j in range(len(xs))
         )
         out.append(not dominated)
     return out
@@ -122,7 +149,11 @@ def test_pareto_mask_refuses_missing_values() -> None:
 
 def test_missing_parameter_counts_are_reported_not_dropped() -> None:
     points = pd.DataFrame(
-        {"label": ["a", "mystery", "b", "no-score"], "x": [1.0, None, 10.0, 3.0], "score": [20.0, 99.0, 50.0, None]}
+        {
+            "label": ["a", "mystery", "b", "no-score"],
+            "x": [1.0, None, 10.0, 3.0],
+            "score": [20.0, 99.0, 50.0, None],
+        }
     )
     result = compute_frontier(points)
     assert list(result.table["label"]) == ["a", "b"]
@@ -184,15 +215,28 @@ def test_published_file_is_valid_and_keeps_math_and_math500_apart() -> None:
     assert set(df["model"]) <= ids
     assert set(df["benchmark"]) == {"mmlu_pro", "math", "math500", "amc_2024"}
     # MATH-500 numbers come from the DeepSeek tables only; MATH (5,000) from everyone else.
-    assert set(df.loc[df["benchmark"] == "math500", "source"].str.split(" ").str[0]) == {"DeepSeek-V3", "DeepSeek-R1"}
+    assert set(df.loc[df["benchmark"] == "math500", "source"].str.split(" ").str[0]) == {
+        "DeepSeek-V3",
+        "DeepSeek-R1",
+    }
     assert (df.loc[df["metric"] == "accuracy", "score"] <= 100).all()
     assert set(df.loc[df["benchmark"] == "amc_2024", "metric"]) == {"amc_points"}
 
 
 def write_published(tmp_path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> Path:
-    base = {"model": "phi-4", "benchmark": "mmlu_pro", "metric": "accuracy", "score": "70.4", "kind": "instruct",
-            "setting": "instruct; test", "source": "Test source", "source_detail": "Table 1",
-            "source_date": "2024-12-12", "source_type": "developer", "note": ""}
+    base = {
+        "model": "phi-4",
+        "benchmark": "mmlu_pro",
+        "metric": "accuracy",
+        "score": "70.4",
+        "kind": "instruct",
+        "setting": "instruct; test",
+        "source": "Test source",
+        "source_detail": "Table 1",
+        "source_date": "2024-12-12",
+        "source_type": "developer",
+        "note": "",
+    }
     path = tmp_path / "published.csv"
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
@@ -204,7 +248,9 @@ def write_published(tmp_path: Path, rows: list[dict[str, Any]], columns: tuple[s
 
 def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
     path = write_published(tmp_path, [{}, {"model": "gpt-17"}])
-    with pytest.raises(PublishedScoresError, match=r"line 3: model 'gpt-17' is not a catalog id.*models.yaml"):
+    with pytest.raises(
+        PublishedScoresError, match=r"line 3: model 'gpt-17' is not a catalog id.*models.yaml"
+    ):
         load_published(path)
 
 
@@ -230,9 +276,15 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(PublishedScoresError) as err:
         load_published(path)
     msg = str(err.value)
-    for expected in ("line 2: score 'high' is not a number", "line 3: score 104 is outside 0-100",
-                     "line 4: kind 'chat'", "line 5: source_type 'vendor'", "line 6: benchmark 'MMLU-Pro'",
-                     "line 7: source_date 'Dec 2024'", "line 8: repeats line 2"):
+    for expected in (
+        "line 2: score 'high' is not a number",
+        "line 3: score 104 is outside 0-100",
+        "line 4: kind 'chat'",
+        "line 5: source_type 'vendor'",
+        "line 6: benchmark 'MMLU-Pro'",
+        "line 7: source_date 'Dec 2024'",
+        "line 8: repeats line 2",
+    ):
         assert expected in msg
     assert isinstance(err.value, EvalkitError)  # the CLI prints it and exits 2
 
@@ -262,9 +314,20 @@ def rule_frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
     """(source_type, source_date, score) rows for one model and benchmark, in file order."""
     return pd.DataFrame(
         [
-            {"model": "m", "benchmark": "b", "metric": "accuracy", "score": score, "kind": "instruct",
-             "setting": "s", "source": f"S{i}", "source_detail": "", "source_date": dt.date.fromisoformat(date),
-             "source_type": stype, "note": "", "line": i + 2}
+            {
+                "model": "m",
+                "benchmark": "b",
+                "metric": "accuracy",
+                "score": score,
+                "kind": "instruct",
+                "setting": "s",
+                "source": f"S{i}",
+                "source_detail": "",
+                "source_date": dt.date.fromisoformat(date),
+                "source_type": stype,
+                "note": "",
+                "line": i + 2,
+            }
             for i, (stype, date, score) in enumerate(rows)
         ]
     )
@@ -281,9 +344,13 @@ def test_published_number_beats_a_rescored_one() -> None:
 
 
 def test_most_recent_source_among_equals_then_file_order() -> None:
-    out = choose_sources(rule_frame([("third_party", "2024-06-01", 50.0), ("third_party", "2024-12-19", 52.0)]))
+    out = choose_sources(
+        rule_frame([("third_party", "2024-06-01", 50.0), ("third_party", "2024-12-19", 52.0)])
+    )
     assert out.iloc[0]["score"] == 52.0 and out.iloc[0]["choice"] == "most recent source"
-    out = choose_sources(rule_frame([("third_party", "2024-06-01", 50.0), ("third_party", "2024-06-01", 52.0)]))
+    out = choose_sources(
+        rule_frame([("third_party", "2024-06-01", 50.0), ("third_party", "2024-06-01", 52.0)])
+    )
     assert out.iloc[0]["score"] == 50.0 and out.iloc[0]["choice"] == "first listed of equally ranked sources"
     out = choose_sources(rule_frame([("derived", "2024-06-01", 50.0)]))
     assert out.iloc[0]["choice"] == "only source" and out.iloc[0]["other_sources"] == ""
@@ -309,8 +376,15 @@ def test_published_points_take_parameter_counts_from_the_catalog() -> None:
 def test_published_mmlu_pro_frontier() -> None:
     result = frontier_table("mmlu_pro")
     assert list(result.frontier["model"]) == [
-        "qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-3b-instruct", "phi-4-mini-instruct",
-        "qwen2.5-7b-instruct", "gemma-3-12b-it", "phi-4", "qwen2.5-72b-instruct", "llama-3.1-405b-instruct",
+        "qwen2.5-0.5b-instruct",
+        "qwen2.5-1.5b-instruct",
+        "qwen2.5-3b-instruct",
+        "phi-4-mini-instruct",
+        "qwen2.5-7b-instruct",
+        "gemma-3-12b-it",
+        "phi-4",
+        "qwen2.5-72b-instruct",
+        "llama-3.1-405b-instruct",
         "deepseek-r1",
     ]
     assert result.missing.empty
@@ -320,11 +394,21 @@ def test_published_mmlu_pro_frontier() -> None:
 
 
 def test_load_runs_matches_the_catalog_and_scales_to_percent(tmp_path: Path) -> None:
-    write_run(tmp_path / "a", "HuggingFaceTB/SmolLM2-135M-Instruct", {"mmlu_pro": (0.25, 0.2, 0.3, 100)},
-              alias="smollm2-135m")
+    write_run(
+        tmp_path / "a",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        {"mmlu_pro": (0.25, 0.2, 0.3, 100)},
+        alias="smollm2-135m",
+    )
     write_run(tmp_path / "b", "/models/checkpoints/Qwen2.5-7B-Instruct", {"math500": (0.7, 0.66, 0.74, 500)})
-    write_run(tmp_path / "c", "my-org/tiny", {"mmlu_pro": (0.1, 0.05, 0.15, 50)}, params_total=1_500_000_000,
-              split="post-cutoff", manifest=False)
+    write_run(
+        tmp_path / "c",
+        "my-org/tiny",
+        {"mmlu_pro": (0.1, 0.05, 0.15, 50)},
+        params_total=1_500_000_000,
+        split="post-cutoff",
+        manifest=False,
+    )
     write_run(tmp_path / "d", "phi-4", {"amc_2024": (91.5, 88.0, 95.0, 100)}, metric="amc_points")
     df = load_runs([tmp_path]).set_index("run_id")
     assert df.loc["a", "model"] == "smollm2-135m" and df.loc["a", "in_catalog"]
@@ -342,8 +426,12 @@ def test_load_runs_matches_the_catalog_and_scales_to_percent(tmp_path: Path) -> 
 def test_load_runs_can_pick_another_metric(tmp_path: Path) -> None:
     run = write_run(tmp_path / "r", "phi-4", {"amc_2024": (0.5, 0.4, 0.6, 100)})
     data = json.loads((run / "summary.json").read_text())
-    data["tasks"]["amc_2024"]["metrics"]["amc_points"] = {"name": "amc_points", "value": 90.0, "ci_low": 85.0,
-                                                          "ci_high": 95.0}
+    data["tasks"]["amc_2024"]["metrics"]["amc_points"] = {
+        "name": "amc_points",
+        "value": 90.0,
+        "ci_low": 85.0,
+        "ci_high": 95.0,
+    }
     (run / "summary.json").write_text(json.dumps(data))
     assert load_runs([run])["score"].iloc[0] == 50.0
     picked = load_runs([run], metric="amc_points").iloc[0]
@@ -365,7 +453,9 @@ def test_load_runs_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_frontier_table_mixes_runs_and_published(tmp_path: Path) -> None:
-    write_run(tmp_path / "smol", "HuggingFaceTB/SmolLM2-135M-Instruct", {"mmlu_pro": (0.118, 0.112, 0.124, 12032)})
+    write_run(
+        tmp_path / "smol", "HuggingFaceTB/SmolLM2-135M-Instruct", {"mmlu_pro": (0.118, 0.112, 0.124, 12032)}
+    )
     write_run(tmp_path / "nosize", "some/unknown-model", {"mmlu_pro": (0.5, 0.45, 0.55, 400)})
     result = frontier_table("mmlu_pro", runs=load_runs([tmp_path]), highlight="phi-4")
     t = result.table

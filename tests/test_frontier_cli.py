@@ -36,11 +36,21 @@ def cli() -> typer.Typer:
 @pytest.fixture
 def runs(tmp_path: Path) -> Path:
     root = tmp_path / "runs"
-    write_run(root / "smol", "HuggingFaceTB/SmolLM2-135M-Instruct", {"mmlu_pro": (0.118, 0.112, 0.124, 12032)},
-              alias="smollm2-135m")
-    write_run(root / "tiny", "my-org/tiny-1b", {"mmlu_pro": (0.30, 0.27, 0.33, 800), "math500": (0.2, 0.16, 0.24, 500)},
-              params_total=1_200_000_000)
-    write_run(root / "phi4-post", "microsoft/phi-4", {"amc_2024": (0.55, 0.45, 0.65, 82)}, split="post-cutoff")
+    write_run(
+        root / "smol",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        {"mmlu_pro": (0.118, 0.112, 0.124, 12032)},
+        alias="smollm2-135m",
+    )
+    write_run(
+        root / "tiny",
+        "my-org/tiny-1b",
+        {"mmlu_pro": (0.30, 0.27, 0.33, 800), "math500": (0.2, 0.16, 0.24, 500)},
+        params_total=1_200_000_000,
+    )
+    write_run(
+        root / "phi4-post", "microsoft/phi-4", {"amc_2024": (0.55, 0.45, 0.65, 82)}, split="post-cutoff"
+    )
     return root
 
 
@@ -51,8 +61,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_frontier_writes_png_svg_and_csv(cli: typer.Typer, runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "charts" / "mmlu.png"
-    res = CliRunner().invoke(cli, ["frontier", str(runs), "--task", "mmlu_pro", "--out", str(out),
-                                   "--highlight", "phi-4"])
+    res = CliRunner().invoke(
+        cli, ["frontier", str(runs), "--task", "mmlu_pro", "--out", str(out), "--highlight", "phi-4"]
+    )
     assert res.exit_code == 0, res.output
     png, svg, table = out, out.with_suffix(".svg"), out.with_suffix(".csv")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
@@ -88,8 +99,10 @@ def test_runs_only_and_post_cutoff(cli: typer.Typer, runs: Path, tmp_path: Path)
     rows = read_csv(out.with_suffix(".csv"))
     assert [(r["model"], r["split"], r["origin"]) for r in rows] == [("phi-4", "post-cutoff", "run")]
 
-    res = CliRunner().invoke(cli, ["frontier", str(runs), "--task", "math500", "--no-published", "--out",
-                                   str(tmp_path / "m500.png")])
+    res = CliRunner().invoke(
+        cli,
+        ["frontier", str(runs), "--task", "math500", "--no-published", "--out", str(tmp_path / "m500.png")],
+    )
     assert res.exit_code == 0, res.output
     assert [r["origin"] for r in read_csv(tmp_path / "m500.csv")] == ["run"]
 
@@ -134,13 +147,23 @@ def test_labels_never_overlap_and_missing_ones_are_named(runs: Path, tmp_path: P
     assert not info.forced_overlaps
     assert len(info.label_boxes) + len(info.unlabelled) == len(result.table)
     # Every essential label (own runs, frontier, highlight) is placed.
-    essential = result.table[(result.table["origin"] == "run") | result.table["on_frontier"] | result.table["highlight"]]
+    essential = result.table[
+        (result.table["origin"] == "run") | result.table["on_frontier"] | result.table["highlight"]
+    ]
     assert set(essential["label"]) <= set(info.label_boxes)
 
 
 def test_tick_labels() -> None:
     assert [format_params(v) for v in (0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000)] == [
-        "100M", "300M", "1B", "3B", "10B", "30B", "100B", "300B", "1T"
+        "100M",
+        "300M",
+        "1B",
+        "3B",
+        "10B",
+        "30B",
+        "100B",
+        "300B",
+        "1T",
     ]
 
 

@@ -35,13 +35,19 @@ def graded(output: str) -> list[dict]:
 
 
 def test_grade_math(tmp_path: Path) -> None:
-    f = write_lines(tmp_path / "in.jsonl", [
-        {"id": "a", "pred": "We get $\\boxed{\\frac{1}{2}}$.", "gold": "0.5"},
-        {"pred": "\\dfrac{9}{7}", "gold": "9/7"},
-        {"pred": "Final Answer: The final answer is $x=3$. I hope it is correct.", "gold": 3},
-        {"pred": "\\boxed{4\\sqrt{2}}", "gold": "4", "extra": [1, 2]},
-        {"pred": "I could not finish the computation in time, sorry about that, it was long.", "gold": "4"},
-    ])
+    f = write_lines(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "pred": "We get $\\boxed{\\frac{1}{2}}$.", "gold": "0.5"},
+            {"pred": "\\dfrac{9}{7}", "gold": "9/7"},
+            {"pred": "Final Answer: The final answer is $x=3$. I hope it is correct.", "gold": 3},
+            {"pred": "\\boxed{4\\sqrt{2}}", "gold": "4", "extra": [1, 2]},
+            {
+                "pred": "I could not finish the computation in time, sorry about that, it was long.",
+                "gold": "4",
+            },
+        ],
+    )
     out = tmp_path / "out.jsonl"
     res = CliRunner().invoke(app(), ["grade", "--kind", "math", str(f), "--out", str(out)])
     assert res.exit_code == 0, res.output
@@ -54,17 +60,22 @@ def test_grade_math(tmp_path: Path) -> None:
 
 
 def test_grade_choice_and_integer_to_stdout(tmp_path: Path) -> None:
-    f = write_lines(tmp_path / "c.jsonl", [
-        {"pred": "The answer is (B).", "gold": "B", "choices": ["1", "2", "3", "4"]},
-        {"pred": "C", "gold": "B"},
-        {"pred": "so the answer is 42", "gold": "C", "choices": ["1", "2", "42", "4"]},
-        {"pred": "\\boxed{blank}", "gold": "A", "choices": ["1", "2", "3", "4", "5"]},
-    ])
+    f = write_lines(
+        tmp_path / "c.jsonl",
+        [
+            {"pred": "The answer is (B).", "gold": "B", "choices": ["1", "2", "3", "4"]},
+            {"pred": "C", "gold": "B"},
+            {"pred": "so the answer is 42", "gold": "C", "choices": ["1", "2", "42", "4"]},
+            {"pred": "\\boxed{blank}", "gold": "A", "choices": ["1", "2", "3", "4", "5"]},
+        ],
+    )
     res = CliRunner().invoke(app(), ["grade", "--kind", "choice", str(f)])
     assert res.exit_code == 0, res.output
     assert [r["correct"] for r in graded(res.output)] == [True, False, True, False]
     assert "abstain 1" in res.output
-    f = write_lines(tmp_path / "i.jsonl", [{"pred": "\\boxed{033}", "gold": "33"}, {"pred": "1,000", "gold": 1000}])
+    f = write_lines(
+        tmp_path / "i.jsonl", [{"pred": "\\boxed{033}", "gold": "33"}, {"pred": "1,000", "gold": 1000}]
+    )
     res = CliRunner().invoke(app(), ["grade", "--kind", "integer", str(f)])
     rows = graded(res.output)
     assert rows[0]["correct"] and rows[1]["reason"] == "out_of_range"
@@ -82,10 +93,13 @@ def test_grade_with_a_tasks_settings(tmp_path: Path) -> None:
         "generation: {stop: ['Question:']}\n"
     )
     pred = "The answer is (A).\n\nQuestion: an invented one\nThe answer is (C)."
-    f = write_lines(tmp_path / "in.jsonl", [
-        {"pred": pred, "gold": "A", "choices": ["1", "2", "3", "4", "5"]},
-        {"pred": "\\boxed{blank}", "gold": "A", "choices": ["1", "2", "3", "4", "5"]},
-    ])
+    f = write_lines(
+        tmp_path / "in.jsonl",
+        [
+            {"pred": pred, "gold": "A", "choices": ["1", "2", "3", "4", "5"]},
+            {"pred": "\\boxed{blank}", "gold": "A", "choices": ["1", "2", "3", "4", "5"]},
+        ],
+    )
     res = CliRunner().invoke(app(), ["grade", "--task", "amc_demo", "--tasks-dir", str(tasks), str(f)])
     assert res.exit_code == 0, res.output
     rows = graded(res.output)
@@ -93,7 +107,9 @@ def test_grade_with_a_tasks_settings(tmp_path: Path) -> None:
     assert rows[1]["points"] == 1.5
     res = CliRunner().invoke(app(), ["grade", "--kind", "choice", str(f)])
     assert not graded(res.output)[0]["correct"]  # without the task's stop sequence, (C) wins
-    res = CliRunner().invoke(app(), ["grade", "--task", "amc_demo", "--kind", "math", "--tasks-dir", str(tasks), str(f)])
+    res = CliRunner().invoke(
+        app(), ["grade", "--task", "amc_demo", "--kind", "math", "--tasks-dir", str(tasks), str(f)]
+    )
     assert isinstance(res.exception, EvalkitError) and "drop --kind" in str(res.exception)
 
 

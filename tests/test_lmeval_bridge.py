@@ -149,7 +149,7 @@ def _mc_tasks(folder: Path) -> None:
         "prompt:\n  format: completion\n  fewshot: {k: 2, files: [bridge_pool.jsonl], same: category}\n"
         "  template: |-\n" + textwrap.indent(MC_TEMPLATE, "    ") + "\n"
         "extract: choice\ngrade: choice\nmetrics: [accuracy]\n"
-        "generation: {max_tokens: 64, temperature: 0.0, stop: [\"\\nQuestion:\"], repeats: 2}\n",
+        'generation: {max_tokens: 64, temperature: 0.0, stop: ["\\nQuestion:"], repeats: 2}\n',
         encoding="utf-8",
     )
     (folder / "bridge_chat.yaml").write_text(
@@ -158,12 +158,19 @@ def _mc_tasks(folder: Path) -> None:
         "  template: |-\n    Question: {{ question }}\n"
         "    {% for o in options %}({{ o.letter }}) {{ o.text }}\n    {% endfor %}\n"
         "extract: choice\ngrade: choice\nmetrics: [accuracy]\n"
-        "generation: {max_tokens: 32, temperature: 0.0, stop: [\"\\nQuestion:\"]}\n",
+        'generation: {max_tokens: 32, temperature: 0.0, stop: ["\\nQuestion:"]}\n',
         encoding="utf-8",
     )
 
 
-def _evalkit_run(tmp: Path, tasks_dir: Path, tasks: list[str], model: str, model_args: dict | None = None, name: str = "run"):
+def _evalkit_run(
+    tmp: Path,
+    tasks_dir: Path,
+    tasks: list[str],
+    model: str,
+    model_args: dict | None = None,
+    name: str = "run",
+):
     cfg = RunConfig(
         tasks=tasks,
         model=model,
@@ -207,7 +214,9 @@ def test_exported_task_scores_in_lmeval_exactly_as_in_evalkit(tmp_path: Path) ->
     out_dir = tmp_path / "export"
 
     # The CLI writes the task (real console entry point).
-    proc = run_cli("export", "lmeval", "--task", "bridge_mc", "--out", str(out_dir), "--tasks-dir", str(tasks_dir))
+    proc = run_cli(
+        "export", "lmeval", "--task", "bridge_mc", "--out", str(out_dir), "--tasks-dir", str(tasks_dir)
+    )
     assert proc.returncode == 0, proc.stderr
     assert "evalkit_bridge_mc" in proc.stdout and "--include_path" in proc.stdout
     chat = export_lmeval(load_task_file(tasks_dir / "bridge_chat.yaml"), out_dir)
@@ -216,8 +225,15 @@ def test_exported_task_scores_in_lmeval_exactly_as_in_evalkit(tmp_path: Path) ->
     assert f"test: {out_dir.resolve() / 'bridge_mc.jsonl'}" in text  # absolute data path
     assert "doc_to_target: answer" in text and "num_fewshot: 0" in text and "fewshot_split: fewshot" in text
     first = json.loads((out_dir / "bridge_mc.jsonl").read_text().splitlines()[0])
-    assert first == {"id": "q1", "task": "bridge_mc", "question": ITEMS[0][1], "answer": "B",
-                     "choices": ITEMS[0][2], "date": None, "meta": {"category": "science"}}
+    assert first == {
+        "id": "q1",
+        "task": "bridge_mc",
+        "question": ITEMS[0][1],
+        "answer": "B",
+        "choices": ITEMS[0][2],
+        "date": None,
+        "meta": {"category": "science"},
+    }
 
     for task, chat_template in (("bridge_mc", False), ("bridge_chat", True)):
         ScriptedLM.log.clear()
@@ -234,11 +250,18 @@ def test_exported_task_scores_in_lmeval_exactly_as_in_evalkit(tmp_path: Path) ->
         if task == "bridge_mc":
             for context, kwargs in from_lmeval:
                 assert context.count("Question: ") == 3 and context.endswith("Answer:")  # 2 exemplars + item
-                assert kwargs == {"until": ["\nQuestion:"], "max_gen_toks": 64, "temperature": 0.0, "do_sample": False}
+                assert kwargs == {
+                    "until": ["\nQuestion:"],
+                    "max_gen_toks": 64,
+                    "temperature": 0.0,
+                    "do_sample": False,
+                }
         else:
             messages = json.loads(from_lmeval[0][0])
             assert [m["role"] for m in messages] == ["system", "user"]
-            assert messages[0]["content"].startswith("You answer ") and messages[1]["content"].startswith("Question: ")
+            assert messages[0]["content"].startswith("You answer ") and messages[1]["content"].startswith(
+                "Question: "
+            )
 
         # Same scores, item by item and overall: q1, q4 (cut at the stop), q5 are right.
         lm_acc = lm_out["results"][f"evalkit_{task}"]["accuracy,none"]
@@ -263,17 +286,35 @@ def test_lmeval_backend_failures_options_and_secrets() -> None:
 
     params = GenParams(max_tokens=8, stop=("\nQuestion:",))
     reqs = [
-        Request(key="a", task="t", sample_id="a", repeat=0, params=params, prompt="Question: What do bees make?"),
-        Request(key="b", task="t", sample_id="b", repeat=0, params=params, prompt="Question: Not in the script?"),
-        Request(key="c", task="t", sample_id="c", repeat=0, params=params,
-                messages=(Message("system", "Be brief."), Message("user", "Question: Which planet is largest?"))),
+        Request(
+            key="a", task="t", sample_id="a", repeat=0, params=params, prompt="Question: What do bees make?"
+        ),
+        Request(
+            key="b", task="t", sample_id="b", repeat=0, params=params, prompt="Question: Not in the script?"
+        ),
+        Request(
+            key="c",
+            task="t",
+            sample_id="c",
+            repeat=0,
+            params=params,
+            messages=(Message("system", "Be brief."), Message("user", "Question: Which planet is largest?")),
+        ),
     ]
     out = asyncio.run(backend.generate(reqs))
     assert [c.finish_reason for c in out] == ["stop", "error", "stop"]
     assert out[0].text == SCRIPT["What do bees make?"] and out[2].text == SCRIPT["Which planet is largest?"]
     assert "KeyError" in (out[1].error or "") and out[1].error_kind == "fatal"
-    ll = Request(key="d", task="t", sample_id="d", repeat=0, params=params, kind="loglikelihood",
-                 prompt="Question: x", continuations=(" A",))
+    ll = Request(
+        key="d",
+        task="t",
+        sample_id="d",
+        repeat=0,
+        params=params,
+        kind="loglikelihood",
+        prompt="Question: x",
+        continuations=(" A",),
+    )
     with pytest.raises(NotSupported):
         asyncio.run(backend.loglikelihood([ll]))
     with pytest.raises(BackendError, match="unknown --model-arg"):
@@ -318,7 +359,9 @@ def test_lmeval_hf_model_through_evalkit_matches_hf_backend(tmp_path: Path, tiny
     tasks = ["tiny_facts", "tiny_chat"]
     spec = f"lmeval:hf,pretrained={tiny_model},dtype=float32"
     lm_result, lm_records = _evalkit_run(tmp_path, tasks_dir, tasks, spec, name="via-lmeval")
-    hf_result, hf_records = _evalkit_run(tmp_path, tasks_dir, tasks, f"hf:{tiny_model}", {"dtype": "float32"}, name="via-hf")
+    hf_result, hf_records = _evalkit_run(
+        tmp_path, tasks_dir, tasks, f"hf:{tiny_model}", {"dtype": "float32"}, name="via-hf"
+    )
 
     # The identity names lm-eval's model type and args, and the weights' fingerprint.
     model = lm_result.summary["model"]
@@ -329,7 +372,11 @@ def test_lmeval_hf_model_through_evalkit_matches_hf_backend(tmp_path: Path, tiny
     # model's <think> may be one): outputs that contain special tokens differ by those tokens only.
     from transformers import AutoTokenizer
 
-    specials = AutoTokenizer.from_pretrained(tiny_model).all_special_tokens + ["<|user|>", "<|assistant|>", "<|system|>"]
+    specials = AutoTokenizer.from_pretrained(tiny_model).all_special_tokens + [
+        "<|user|>",
+        "<|assistant|>",
+        "<|system|>",
+    ]
 
     def plain(text: str) -> str:
         for tok in specials:
@@ -359,8 +406,16 @@ def test_lmeval_hf_model_through_evalkit_matches_hf_backend(tmp_path: Path, tiny
     lm_backend = make_backend(spec)
     hf_backend = make_backend(f"hf:{tiny_model}", {"dtype": "float32"})
     reqs = [
-        Request(key=f"ll{i}", task="t", sample_id=str(i), repeat=0, params=GenParams(), kind="loglikelihood",
-                prompt=prompt, continuations=conts)
+        Request(
+            key=f"ll{i}",
+            task="t",
+            sample_id=str(i),
+            repeat=0,
+            params=GenParams(),
+            kind="loglikelihood",
+            prompt=prompt,
+            continuations=conts,
+        )
         for i, (prompt, conts) in enumerate(
             [("The capital of France is", (" Paris.", " Rome.")), ("Bees make", (" honey.", " milk."))]
         )
@@ -378,6 +433,9 @@ def test_lmeval_hf_model_through_evalkit_matches_hf_backend(tmp_path: Path, tiny
     export_lmeval(load_task_file(tasks_dir / "tiny_facts.yaml"), out_dir)
     lm_out = _lmeval_run(out_dir, "evalkit_tiny_facts", lm_backend.lm)
     assert _per_item_lmeval(lm_out, "evalkit_tiny_facts") == _per_item_evalkit(hf_records, "tiny_facts")
-    assert lm_out["results"]["evalkit_tiny_facts"]["accuracy,none"] == hf_result.summary["tasks"]["tiny_facts"]["metrics"]["accuracy"]["value"]
+    assert (
+        lm_out["results"]["evalkit_tiny_facts"]["accuracy,none"]
+        == hf_result.summary["tasks"]["tiny_facts"]["metrics"]["accuracy"]["value"]
+    )
     asyncio.run(lm_backend.aclose())
     asyncio.run(hf_backend.aclose())

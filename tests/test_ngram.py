@@ -69,13 +69,37 @@ def write_corpus(folder: Path) -> list[Path]:
             f.write(json.dumps({"text": text}) + "\n")
     c = folder / "c.txt"
     words = ITEMS[1][1].split()
-    c.write_text(filler(rng, 2000) + "\n" + " ".join(words[:10]) + "\n" + " ".join(words[10:]) + "\n" + filler(rng, 500) + "\n")
+    c.write_text(
+        filler(rng, 2000)
+        + "\n"
+        + " ".join(words[:10])
+        + "\n"
+        + " ".join(words[10:])
+        + "\n"
+        + filler(rng, 500)
+        + "\n"
+    )
     return [a, b, c]
 
 
 def test_normalisation() -> None:
-    assert normalize_tokens("Hello, World! It's 3:00 p.m.") == ["hello", "world", "it", "s", "3", "00", "p", "m"]
-    assert normalize_tokens("\uff28\uff45\uff4c\uff4c\uff4f \u2162 under_score Stra\u00dfe") == ["hello", "iii", "under", "score", "strasse"]
+    assert normalize_tokens("Hello, World! It's 3:00 p.m.") == [
+        "hello",
+        "world",
+        "it",
+        "s",
+        "3",
+        "00",
+        "p",
+        "m",
+    ]
+    assert normalize_tokens("\uff28\uff45\uff4c\uff4c\uff4f \u2162 under_score Stra\u00dfe") == [
+        "hello",
+        "iii",
+        "under",
+        "score",
+        "strasse",
+    ]
 
 
 def test_planted_overlaps_found_and_paraphrase_not(tmp_path: Path) -> None:
@@ -99,7 +123,12 @@ def test_ngrams_do_not_cross_documents(tmp_path: Path) -> None:
     words = ITEMS[0][1].split()
     half = len(words) // 2
     p = tmp_path / "split.jsonl"
-    p.write_text(json.dumps({"text": " ".join(words[:half])}) + "\n" + json.dumps({"text": " ".join(words[half:])}) + "\n")
+    p.write_text(
+        json.dumps({"text": " ".join(words[:half])})
+        + "\n"
+        + json.dumps({"text": " ".join(words[half:])})
+        + "\n"
+    )
     rep = check_overlap(ITEMS[:1], [p], n=8, threshold=0.5, workers=1)
     item = rep.items[0]
     # Every n-gram that straddles the two documents is missing; the rest are found.
@@ -113,7 +142,9 @@ def test_workers_agree_with_in_process(tmp_path: Path) -> None:
     files = write_corpus(tmp_path)
     one = check_overlap(ITEMS, files, n=8, workers=1, chunk_bytes=8_192)
     two = check_overlap(ITEMS, files, n=8, workers=2, chunk_bytes=8_192)
-    assert [(i.key, i.n_matched, i.ratio) for i in one.items] == [(i.key, i.n_matched, i.ratio) for i in two.items]
+    assert [(i.key, i.n_matched, i.ratio) for i in one.items] == [
+        (i.key, i.n_matched, i.ratio) for i in two.items
+    ]
     assert (one.scan.n_docs, one.scan.n_windows) == (two.scan.n_docs, two.scan.n_windows)
 
 
@@ -156,7 +187,9 @@ def test_flagged_ids_feed_run_exclude(tmp_path: Path) -> None:
 def test_cli_end_to_end(tmp_path: Path) -> None:
     tasks = tmp_path / "tasks"
     tasks.mkdir()
-    (tasks / "bench.jsonl").write_text("".join(json.dumps({"id": k.split("/")[1], "q": t, "a": "1"}) + "\n" for k, t in ITEMS))
+    (tasks / "bench.jsonl").write_text(
+        "".join(json.dumps({"id": k.split("/")[1], "q": t, "a": "1"}) + "\n" for k, t in ITEMS)
+    )
     (tasks / "bench.yaml").write_text(
         "name: bench\nversion: 1\ndataset: {files: [bench.jsonl]}\nfields: {id: id, question: q, answer: a}\n"
         "prompt: {template: '{{ question }}'}\nextract: exact\ngrade: exact\n"

@@ -62,7 +62,9 @@ def image_count(nb: object) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))  # type: ignore[attr-defined]
 
 
-def test_notebook_without_runs_uses_published_scores(kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_without_runs_uses_published_scores(
+    kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EVALKIT_RUNS_DIR", str(tmp_path / "no-runs-here"))
     nb, seconds = execute(kernel)
     text = text_outputs(nb)
@@ -73,14 +75,30 @@ def test_notebook_without_runs_uses_published_scores(kernel: str, tmp_path: Path
     assert seconds < 60, f"notebook took {seconds:.0f} s; keep it well under a minute"
 
 
-def test_notebook_with_pre_and_post_cutoff_runs(kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_with_pre_and_post_cutoff_runs(
+    kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runs = tmp_path / "runs"
-    write_run(runs / "smol-pre", "HuggingFaceTB/SmolLM2-135M-Instruct", {"competition_math": (0.31, 0.25, 0.37, 400)},
-              split="pre-cutoff", alias="smollm2-135m")
-    write_run(runs / "smol-post", "HuggingFaceTB/SmolLM2-135M-Instruct", {"competition_math": (0.12, 0.07, 0.19, 120)},
-              split="post-cutoff", alias="smollm2-135m")
-    write_run(runs / "smol-all", "HuggingFaceTB/SmolLM2-135M-Instruct", {"mmlu_pro": (0.118, 0.112, 0.124, 12032)},
-              alias="smollm2-135m")
+    write_run(
+        runs / "smol-pre",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        {"competition_math": (0.31, 0.25, 0.37, 400)},
+        split="pre-cutoff",
+        alias="smollm2-135m",
+    )
+    write_run(
+        runs / "smol-post",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        {"competition_math": (0.12, 0.07, 0.19, 120)},
+        split="post-cutoff",
+        alias="smollm2-135m",
+    )
+    write_run(
+        runs / "smol-all",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        {"mmlu_pro": (0.118, 0.112, 0.124, 12032)},
+        alias="smollm2-135m",
+    )
     monkeypatch.setenv("EVALKIT_RUNS_DIR", str(runs))
     nb, _ = execute(kernel)
     text = text_outputs(nb)

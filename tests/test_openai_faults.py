@@ -21,12 +21,22 @@ from evalkit.types import GenParams, Message, Request
 
 def make_req(i: int = 0, prompt: str | None = None) -> Request:
     msgs = None if prompt else (Message("user", f"question {i}"),)
-    return Request(key=f"k{i}", task="t", sample_id=str(i), repeat=0, params=GenParams(max_tokens=8), messages=msgs, prompt=prompt)
+    return Request(
+        key=f"k{i}",
+        task="t",
+        sample_id=str(i),
+        repeat=0,
+        params=GenParams(max_tokens=8),
+        messages=msgs,
+        prompt=prompt,
+    )
 
 
 def ok_body(text: str = "The answer is (B)") -> dict:
     return {
-        "choices": [{"message": {"role": "assistant", "content": text}, "text": text, "finish_reason": "stop"}],
+        "choices": [
+            {"message": {"role": "assistant", "content": text}, "text": text, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 5, "completion_tokens": 4},
     }
 
@@ -43,7 +53,12 @@ async def serve(handler: Callable[[web.Request], web.StreamResponse]) -> tuple[w
 
 
 def backend(url: str, **kw) -> OpenAIBackend:
-    return OpenAIBackend(url, "m", retry_policy=RetryPolicy(max_retries=kw.pop("max_retries", 3), base_delay_s=0.01, max_delay_s=0.05), **kw)
+    return OpenAIBackend(
+        url,
+        "m",
+        retry_policy=RetryPolicy(max_retries=kw.pop("max_retries", 3), base_delay_s=0.01, max_delay_s=0.05),
+        **kw,
+    )
 
 
 def test_429_with_retry_after_then_success() -> None:
@@ -88,7 +103,9 @@ def test_400_is_not_retried_and_becomes_error() -> None:
             await b.aclose()
             await runner.cleanup()
         assert not c.ok and c.finish_reason == "error"
-        assert c.error_kind == "fatal" and "HTTP 400" in (c.error or "") and "bad model name" in (c.error or "")
+        assert (
+            c.error_kind == "fatal" and "HTTP 400" in (c.error or "") and "bad model name" in (c.error or "")
+        )
         assert len(calls) == 1
 
     asyncio.run(main())
@@ -148,8 +165,14 @@ def test_request_body_and_completion_endpoint() -> None:
     async def main(monkeypatch_env: None) -> None:
         runner, url = await serve(handler)
         b = OpenAIBackend(url, "m", api_key_env="TEST_EVALKIT_KEY", extra_body={"repeat_penalty": 1.0})
-        req = Request(key="k", task="t", sample_id="1", repeat=2, prompt="Q: 6*7?\nA:",
-                      params=GenParams(max_tokens=8, temperature=0.0, seed=10, stop=("a", "b", "c", "d", "e")))
+        req = Request(
+            key="k",
+            task="t",
+            sample_id="1",
+            repeat=2,
+            prompt="Q: 6*7?\nA:",
+            params=GenParams(max_tokens=8, temperature=0.0, seed=10, stop=("a", "b", "c", "d", "e")),
+        )
         try:
             [c] = await b.generate([req])
         finally:
@@ -260,7 +283,9 @@ def test_identity_covers_what_changes_answers() -> None:
 
     a = ident("openai:http://127.0.0.1:8000/v1@m")
     assert a.startswith("openai:m@-#")
-    assert a == ident("openai:http://127.0.0.1:8000/v1@m", concurrency="4", timeout="30")  # not output-affecting
+    assert a == ident(
+        "openai:http://127.0.0.1:8000/v1@m", concurrency="4", timeout="30"
+    )  # not output-affecting
     assert a != ident("openai:http://127.0.0.1:8000/v1@m", **{"body.repeat_penalty": "1.0"})
     assert a != ident("openai:http://127.0.0.1:9000/v1@m")  # another server may serve other weights
     # A revision label vouches for the weights: the URL no longer matters, extra fields still do.

@@ -27,8 +27,21 @@ def test_help_imports_no_heavy_package() -> None:
 
 def test_wheel_ships_builtin_tasks_and_catalog(tmp_path: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(REPO), "-w", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            str(REPO),
+            "-w",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     [wheel] = list(tmp_path.glob("evalkit-*.whl"))
@@ -41,7 +54,13 @@ def test_wheel_ships_builtin_tasks_and_catalog(tmp_path: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = "from evalkit.tasks.registry import discover; print(sorted(discover().tasks))"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                       env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "basic_facts" in r.stdout and "mmlu_pro" in r.stdout

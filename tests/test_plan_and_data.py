@@ -36,7 +36,13 @@ def test_cache_key_changes_with_what_changes_output() -> None:
 
 def _task(tmp_path: Path, extra: str = "", rows: list[dict] | None = None) -> Path:
     rows = rows or [
-        {"id": f"q{i}", "question": f"Question {i}?", "options": ["w", "x", "y", "z"], "answer": "B", "cat": "a" if i % 2 else "b"}
+        {
+            "id": f"q{i}",
+            "question": f"Question {i}?",
+            "options": ["w", "x", "y", "z"],
+            "answer": "B",
+            "cat": "a" if i % 2 else "b",
+        }
         for i in range(6)
     ]
     (tmp_path / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -83,7 +89,9 @@ def test_repeats_expand_and_limit(tmp_path: Path) -> None:
 def test_fewshot_never_contains_the_item_itself(tmp_path: Path) -> None:
     # The few-shot pool is the evaluated file itself: the worst case for leakage.
     y = _task(tmp_path)
-    y.write_text(y.read_text().replace("prompt:\n", "prompt:\n  fewshot: {k: 3, files: [items.jsonl], same: cat}\n"))
+    y.write_text(
+        y.read_text().replace("prompt:\n", "prompt:\n  fewshot: {k: 3, files: [items.jsonl], same: cat}\n")
+    )
     t = load_task_file(y)
     samples, _ = load_samples(t, None)
     pool = load_fewshot_pool(t, None)
@@ -95,9 +103,11 @@ def test_fewshot_never_contains_the_item_itself(tmp_path: Path) -> None:
 
 
 def test_fewshot_excludes_same_text_under_another_id(tmp_path: Path) -> None:
-    rows = [{"id": "a", "question": "Same?", "options": ["1", "2"], "answer": "A", "cat": "x"},
-            {"id": "b", "question": "  same? ", "options": ["1", "2"], "answer": "A", "cat": "x"},
-            {"id": "c", "question": "Other?", "options": ["1", "2"], "answer": "B", "cat": "x"}]
+    rows = [
+        {"id": "a", "question": "Same?", "options": ["1", "2"], "answer": "A", "cat": "x"},
+        {"id": "b", "question": "  same? ", "options": ["1", "2"], "answer": "A", "cat": "x"},
+        {"id": "c", "question": "Other?", "options": ["1", "2"], "answer": "B", "cat": "x"},
+    ]
     y = _task(tmp_path, rows=rows)
     y.write_text(y.read_text().replace("prompt:\n", "prompt:\n  fewshot: {k: 5, files: [items.jsonl]}\n"))
     t = load_task_file(y)
@@ -199,8 +209,16 @@ def test_secrets_never_reach_the_manifest() -> None:
     assert redact_spec("lmeval:openai-chat-completions,model=m,api_key=sk-123") == (
         "lmeval:openai-chat-completions,model=m,api_key=<redacted>"
     )
-    assert redact({"api_key_env": "OPENAI_API_KEY", "token": "abc"}) == {"api_key_env": "OPENAI_API_KEY", "token": "<redacted>"}
-    for argv in (["-M", "body.api_key=sk-9"], ["--model-arg=body.api_key=sk-9"], ["-Mbody.token=sk-9"],
-                 ["-m", "openai:http://u:sk-9@h/v1@m"], ["--model=lmeval:x,api_key=sk-9"]):
+    assert redact({"api_key_env": "OPENAI_API_KEY", "token": "abc"}) == {
+        "api_key_env": "OPENAI_API_KEY",
+        "token": "<redacted>",
+    }
+    for argv in (
+        ["-M", "body.api_key=sk-9"],
+        ["--model-arg=body.api_key=sk-9"],
+        ["-Mbody.token=sk-9"],
+        ["-m", "openai:http://u:sk-9@h/v1@m"],
+        ["--model=lmeval:x,api_key=sk-9"],
+    ):
         redacted = redact_argv(["evalkit", "run", *argv])
         assert "sk-9" not in " ".join(redacted) and "<redacted>" in " ".join(redacted), redacted

@@ -42,8 +42,9 @@ CHOICE_SPEC = {
 BACKEND = BackendInfo("replay", "tiny-model")
 
 
-def record(task: str, sid: str, repeat: int, text: str, sample: Sample, *, correct: bool | None,
-           finish: str = "stop") -> dict:
+def record(
+    task: str, sid: str, repeat: int, text: str, sample: Sample, *, correct: bool | None, finish: str = "stop"
+) -> dict:
     req = Request(key=f"{task}:{sid}:{repeat}", task=task, sample_id=sid, repeat=repeat, params=GenParams())
     comp = Completion(text=text, finish_reason=finish, error="boom" if finish == "error" else None)  # type: ignore[arg-type]
     ex = Extraction("stale", "old_code") if correct is not None else None
@@ -77,14 +78,20 @@ def make_run(root: Path) -> Path:
         "run_id": "run1",
         "backend": BACKEND.to_dict(),
         "tasks": {
-            s["name"]: {"path": f"/tasks/{s['name']}.yaml", "sha256": "0" * 64,
-                        "spec": TaskSpec.model_validate(s).model_dump(mode="json")}
+            s["name"]: {
+                "path": f"/tasks/{s['name']}.yaml",
+                "sha256": "0" * 64,
+                "spec": TaskSpec.model_validate(s).model_dump(mode="json"),
+            }
             for s in (MATH_SPEC, CHOICE_SPEC)
         },
     }
     (run / "manifest.json").write_text(json.dumps(manifest))
-    old_summary = {"run_id": "run1", "model": {**BACKEND.to_dict(), "alias": "tiny"},
-                   "tasks": {"mini_math": {"split": "post_cutoff", "metrics": {}}}}
+    old_summary = {
+        "run_id": "run1",
+        "model": {**BACKEND.to_dict(), "alias": "tiny"},
+        "tasks": {"mini_math": {"split": "post_cutoff", "metrics": {}}},
+    }
     (run / "summary.json").write_text(json.dumps(old_summary))
     return run
 
@@ -103,7 +110,11 @@ def test_rescore_regrades_and_keeps_the_old_records(tmp_path: Path) -> None:
     new = {r["key"]: r for r in read_records(run / "records.jsonl")}
     assert len(new) == 6 == res.records  # one line per key
     assert new["mini_math:m1:0"]["grade"]["correct"] is True
-    assert new["mini_math:m1:0"]["extraction"] == {"answer": "\\frac{1}{2}", "method": "boxed", "status": "ok"}
+    assert new["mini_math:m1:0"]["extraction"] == {
+        "answer": "\\frac{1}{2}",
+        "method": "boxed",
+        "status": "ok",
+    }
     assert new["mini_math:m1:1"]["grade"]["correct"] is False
     assert new["mini_math:m2:0"]["extraction"]["answer"] == "3"  # cut at "Question:"
     assert new["mini_math:m2:1"]["grade"]["correct"] is True  # the retried answer, not the error

@@ -21,8 +21,14 @@ from evalkit.types import Completion, Extraction, Grade, Sample
 LIMIT_S = 2.0  # a short hard limit keeps the test fast; one case below uses the 5 s default
 
 
-def check(text: str, gold: str = "5", extractor: str = "boxed", grader: str = "math", limit: float = LIMIT_S,
-          choices: tuple[str, ...] | None = None) -> tuple[Extraction, Grade, float]:
+def check(
+    text: str,
+    gold: str = "5",
+    extractor: str = "boxed",
+    grader: str = "math",
+    limit: float = LIMIT_S,
+    choices: tuple[str, ...] | None = None,
+) -> tuple[Extraction, Grade, float]:
     sample = Sample(id="1", task="t", question="q", answer=gold, choices=choices)
     ctx = ScoringContext(grade_options={"timeout_s": limit} if grader == "math" else {})
     t = time.perf_counter()
@@ -52,9 +58,23 @@ def test_python_payloads_never_run(tmp_path: Path) -> None:
         f"Symbol('x').__class__.__init__.__globals__['__builtins__']['__import__']('os').system('{cmd}')",
     ]
     for p in payloads:
-        for text in (f"The answer is \\boxed{{{p}}}", f"Final Answer: The final answer is {p}. I hope it is correct.", p):
-            for extractor, grader, gold in (("boxed", "math", "0"), ("integer", "integer", "0"), ("choice", "choice", "A")):
-                e, g, dt = check(text, gold=gold, extractor=extractor, grader=grader, choices=("1", "2") if grader == "choice" else None)
+        for text in (
+            f"The answer is \\boxed{{{p}}}",
+            f"Final Answer: The final answer is {p}. I hope it is correct.",
+            p,
+        ):
+            for extractor, grader, gold in (
+                ("boxed", "math", "0"),
+                ("integer", "integer", "0"),
+                ("choice", "choice", "A"),
+            ):
+                e, g, dt = check(
+                    text,
+                    gold=gold,
+                    extractor=extractor,
+                    grader=grader,
+                    choices=("1", "2") if grader == "choice" else None,
+                )
                 assert not g.correct
                 assert dt < LIMIT_S + 1
     assert not marker.exists(), "model text was executed"
@@ -147,7 +167,7 @@ def test_deeply_nested_braces() -> None:
         ("\uff15", "5", True),  # fullwidth 5 is the digit 5
         ("\u0663", "3", True),  # Arabic-Indic 3
         ("\u00bd", "\\frac{1}{2}", False),  # the ½ sign is not LaTeX; no crash
-        ("5\U0001F600", "5", False),
+        ("5\U0001f600", "5", False),
         ("\u202e5", "5", False),  # right-to-left override
         ("5\x00", "5", False),
         ("\ud800", "5", False),  # a lone surrogate

@@ -17,8 +17,16 @@ OPTS4 = ("12", "42", "7", "9")
 OPTS10 = tuple(str(i) for i in range(100, 110))
 
 
-def ex(name: str, text: str, *, choices: tuple[str, ...] | None = None, stop: tuple[str, ...] = (),
-       finish: str = "stop", reasoning: str | None = None, **options: object) -> Extraction:
+def ex(
+    name: str,
+    text: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    stop: tuple[str, ...] = (),
+    finish: str = "stop",
+    reasoning: str | None = None,
+    **options: object,
+) -> Extraction:
     sample = Sample(id="1", task="t", question="q", answer="", choices=choices)
     comp = Completion(text=text, finish_reason=finish, reasoning=reasoning)  # type: ignore[arg-type]
     return get_extractor(name)(comp, sample, ScoringContext(stop=stop, extract_options=options))
@@ -33,6 +41,7 @@ def test_registered_names_and_options() -> None:
 
 
 # -- boxed --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "text, answer",
@@ -62,7 +71,10 @@ def test_boxed_negative() -> None:
     assert ex("boxed", "\\boxed{}").status == "no_answer"  # an empty box is no answer
     assert ex("boxed", "almost \\boxed{5", finish="length").status == "truncated"  # cut-off box
     assert ex("boxed", "The answer is 7", fallback="none", bare=False).status == "no_answer"
-    assert ex("boxed", "\\boxedtext{5} and more words that are not an answer at all in any way here ok").answer is None
+    assert (
+        ex("boxed", "\\boxedtext{5} and more words that are not an answer at all in any way here ok").answer
+        is None
+    )
 
 
 def test_boxed_reasoning_is_never_searched() -> None:
@@ -97,12 +109,21 @@ def test_find_boxes_is_linear_on_unbalanced_input() -> None:
 
 # -- answer_line --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "text, answer, method",
     [
-        ("Final Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.", "\\frac{1}{2}", "minerva"),
+        (
+            "Final Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.",
+            "\\frac{1}{2}",
+            "minerva",
+        ),
         ("Final Answer: The final answer is 3.5. I hope it is correct.", "3.5", "minerva"),
-        ("Final Answer: The final answer is $\\$32,\\!348$. I hope it is correct.", "\\$32,\\!348", "minerva"),
+        (
+            "Final Answer: The final answer is $\\$32,\\!348$. I hope it is correct.",
+            "\\$32,\\!348",
+            "minerva",
+        ),
         ("Working...\nThe answer is 42.", "42", "answer_line"),
         ("So the answer is 3.5. Done.", "3.5", "answer_line"),
         ("Answer: $x^2+1$", "x^2+1", "answer_line"),
@@ -124,6 +145,7 @@ def test_answer_line_negative() -> None:
 
 
 # -- choice -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "text, letter, method",
@@ -202,6 +224,7 @@ def test_choice_abstention_and_amc_box() -> None:
 
 # -- integer ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "text, answer",
     [
@@ -229,6 +252,7 @@ def test_integer_negative() -> None:
 
 
 # -- official MMLU-Pro --------------------------------------------------------------------------
+
 
 def _official(text: str) -> str | None:
     """The official script's three functions, verbatim."""
@@ -259,8 +283,26 @@ def test_official_mmlu_pro_cascade(text: str, letter: str | None) -> None:
 
 def test_official_mmlu_pro_matches_the_official_regexes() -> None:
     rng = random.Random(0)
-    pieces = ["answer is ", "Answer:", "answer:", " ", "\n", "(", ")", "A", "B", "J", "K", "a", "x", ".", "Answer: ",
-              "the answer is (", "answers:", "I"]
+    pieces = [
+        "answer is ",
+        "Answer:",
+        "answer:",
+        " ",
+        "\n",
+        "(",
+        ")",
+        "A",
+        "B",
+        "J",
+        "K",
+        "a",
+        "x",
+        ".",
+        "Answer: ",
+        "the answer is (",
+        "answers:",
+        "I",
+    ]
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
         assert official_mmlu_pro_answer(text)[0] == _official(text), text
@@ -269,6 +311,7 @@ def test_official_mmlu_pro_matches_the_official_regexes() -> None:
 
 
 # -- text helpers -------------------------------------------------------------------------------
+
 
 def test_split_reasoning_and_stop() -> None:
     assert split_reasoning("a<think>b</think>c") == ("ac", "b", False)

@@ -14,45 +14,87 @@ from evalkit.scoring.registry import ScoringContext, get_grader, score_completio
 from evalkit.types import Completion, Extraction, Sample
 
 
-def grade(name: str, gold: str, answer: str | None, status: str = "ok", choices: tuple[str, ...] | None = None,
-          **options: object):
+def grade(
+    name: str,
+    gold: str,
+    answer: str | None,
+    status: str = "ok",
+    choices: tuple[str, ...] | None = None,
+    **options: object,
+):
     sample = Sample(id="1", task="t", question="q", answer=gold, choices=choices)
     return get_grader(name)(Extraction(answer, "test", status), sample, ScoringContext(grade_options=options))
 
 
 EQUIVALENT = [
     # numbers and fractions
-    ("5", "5.0"), ("-3", "-3"), ("1000", "1,000"), ("\\frac{9}{7}", "9/7"), ("0.5", "\\frac12"),
-    ("\\frac{1}{3}", "0.333333"), ("-\\frac{7}{4}", "-1.75"), ("\\dfrac{3}{4}", "\\tfrac34"),
+    ("5", "5.0"),
+    ("-3", "-3"),
+    ("1000", "1,000"),
+    ("\\frac{9}{7}", "9/7"),
+    ("0.5", "\\frac12"),
+    ("\\frac{1}{3}", "0.333333"),
+    ("-\\frac{7}{4}", "-1.75"),
+    ("\\dfrac{3}{4}", "\\tfrac34"),
     # mixed numbers, percentages, scientific notation
-    ("\\frac52", "2\\frac{1}{2}"), ("50\\%", "50"), ("1500", "1.5\\times 10^{3}"), ("1500", "1.5e3"),
+    ("\\frac52", "2\\frac{1}{2}"),
+    ("50\\%", "50"),
+    ("1500", "1.5\\times 10^{3}"),
+    ("1500", "1.5e3"),
     ("0.00012", "1.2 \\times 10^{-4}"),
     # units and \text stripped, degrees
-    ("10", "10\\text{ cm}"), ("30", "30^\\circ"), ("45", "45^{\\circ}"), ("5", "\\$5"), ("32348", "\\$32,\\!348"),
+    ("10", "10\\text{ cm}"),
+    ("30", "30^\\circ"),
+    ("45", "45^{\\circ}"),
+    ("5", "\\$5"),
+    ("32348", "\\$32,\\!348"),
     # intervals (open/closed), inequalities as solution sets
-    ("[1,2)", "[1, 2)"), ("(-\\infty, 3)", "x < 3"), ("(-\\infty,0)\\cup(1,\\infty)", "(-\\infty, 0) \\cup (1, \\infty)"),
+    ("[1,2)", "[1, 2)"),
+    ("(-\\infty, 3)", "x < 3"),
+    ("(-\\infty,0)\\cup(1,\\infty)", "(-\\infty, 0) \\cup (1, \\infty)"),
     # sets (order-insensitive), tuples
-    ("\\{1,2,3\\}", "\\{3,1,2\\}"), ("1,2,3", "3,2,1"), ("(1,2)", "(1, 2)"), ("(3,\\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)"),
+    ("\\{1,2,3\\}", "\\{3,1,2\\}"),
+    ("1,2,3", "3,2,1"),
+    ("(1,2)", "(1, 2)"),
+    ("(3,\\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)"),
     # matrices and vectors
     ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}"),
     ("\\begin{pmatrix}-1\\\\2\\end{pmatrix}", "\\begin{pmatrix} -1 \\\\ 2 \\end{pmatrix}"),
     # equations against values
-    ("3", "x=3"), ("x=3", "3"), ("y=2x+3", "y = 3 + 2x"),
+    ("3", "x=3"),
+    ("x=3", "3"),
+    ("y=2x+3", "y = 3 + 2x"),
     # symbolic expressions, pi, roots
-    ("x^2+2x+1", "(x+1)^2"), ("2\\sqrt{2}", "\\sqrt{8}"), ("3\\sqrt{3}", "\\sqrt{27}"), ("\\pi", "3.14159265"),
-    ("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}{2}"), ("\\sqrt[3]{8}", "2"), ("\\frac{a+b}{c}", "\\frac{b+a}{c}"),
+    ("x^2+2x+1", "(x+1)^2"),
+    ("2\\sqrt{2}", "\\sqrt{8}"),
+    ("3\\sqrt{3}", "\\sqrt{27}"),
+    ("\\pi", "3.14159265"),
+    ("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}{2}"),
+    ("\\sqrt[3]{8}", "2"),
+    ("\\frac{a+b}{c}", "\\frac{b+a}{c}"),
     # text answers
-    ("\\text{Evelyn}", "Evelyn"), ("\\text{(C)}", "C"), ("\\text{odd}", "odd"),
+    ("\\text{Evelyn}", "Evelyn"),
+    ("\\text{(C)}", "C"),
+    ("\\text{odd}", "odd"),
     # sequences with an ellipsis, in order
     ("1,2,3,\\ldots", "1, 2, 3, \\dots"),
 ]
 
 DIFFERENT = [
-    ("5", "6"), ("\\frac{9}{7}", "7/9"), ("1,000", "100"), ("\\frac{1}{3}", "0.33"), ("50", "0.5"),
-    ("[1,2)", "(1,2]"), ("(1,2)", "(2,1)"),  # tuples/intervals keep order and ends
+    ("5", "6"),
+    ("\\frac{9}{7}", "7/9"),
+    ("1,000", "100"),
+    ("\\frac{1}{3}", "0.33"),
+    ("50", "0.5"),
+    ("[1,2)", "(1,2]"),
+    ("(1,2)", "(2,1)"),  # tuples/intervals keep order and ends
     ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}1&3\\\\2&4\\end{pmatrix}"),
-    ("x^2+1", "x^2-1"), ("\\text{yes}", "\\text{no}"), ("-\\infty", "\\infty"), ("\\frac{\\pi}{4}", "\\frac{\\pi}{3}"),
-    ("\\{1,2,3\\}", "\\{1,2\\}"), ("y=3", "x=3"),
+    ("x^2+1", "x^2-1"),
+    ("\\text{yes}", "\\text{no}"),
+    ("-\\infty", "\\infty"),
+    ("\\frac{\\pi}{4}", "\\frac{\\pi}{3}"),
+    ("\\{1,2,3\\}", "\\{1,2\\}"),
+    ("y=3", "x=3"),
 ]
 
 # Known false positives of plain symbolic checking (NOTES.md): must come out different.
@@ -155,7 +197,10 @@ def test_choice_grader_and_official_guess() -> None:
     g = grade("choice_official_compatible", hit, None, status="no_answer", choices=choices)
     assert (g.correct, g.reason) == (True, "random_guess_hit")
     miss = "A" if hit != "A" else "B"
-    assert grade("choice_official_compatible", miss, None, status="no_answer", choices=choices).reason == "random_guess_miss"
+    assert (
+        grade("choice_official_compatible", miss, None, status="no_answer", choices=choices).reason
+        == "random_guess_miss"
+    )
     assert grade("choice_official_compatible", "D", "D", choices=choices).correct
 
 

@@ -13,7 +13,9 @@ from evalkit.scoring.stats import mcnemar_exact, paired_bootstrap, pass_at_k, wi
 
 
 def rows_from(spec: dict[str, list[bool]], **meta: object) -> list[ScoredRow]:
-    return [ScoredRow(sid, rep, ok, meta=dict(meta)) for sid, oks in spec.items() for rep, ok in enumerate(oks)]
+    return [
+        ScoredRow(sid, rep, ok, meta=dict(meta)) for sid, oks in spec.items() for rep, ok in enumerate(oks)
+    ]
 
 
 def brute_pass_at_k(n: int, c: int, k: int) -> float:
@@ -23,7 +25,9 @@ def brute_pass_at_k(n: int, c: int, k: int) -> float:
     return sum(any(answers[i] for i in s) for s in subsets) / len(subsets)
 
 
-@pytest.mark.parametrize("n, c, k", [(5, 0, 1), (5, 1, 1), (5, 2, 2), (10, 3, 4), (8, 8, 3), (6, 1, 6), (7, 4, 5)])
+@pytest.mark.parametrize(
+    "n, c, k", [(5, 0, 1), (5, 1, 1), (5, 2, 2), (10, 3, 4), (8, 8, 3), (6, 1, 6), (7, 4, 5)]
+)
 def test_pass_at_k_equals_brute_force(n: int, c: int, k: int) -> None:
     assert pass_at_k(n, c, k) == pytest.approx(brute_pass_at_k(n, c, k))
 
@@ -39,7 +43,9 @@ def test_pass_at_k_closed_forms_and_errors() -> None:
 
 
 def test_pass_mean_maj_metrics() -> None:
-    rows = rows_from({"a": [True, False, False, False], "b": [False, False, False, False], "c": [True, True, True, False]})
+    rows = rows_from(
+        {"a": [True, False, False, False], "b": [False, False, False, False], "c": [True, True, True, False]}
+    )
     p1 = get_metric("pass@1")(rows, {})
     assert p1.value == pytest.approx((0.25 + 0 + 0.75) / 3)
     p2 = get_metric("pass@2")(rows, {})
@@ -59,12 +65,19 @@ def test_maj_at_k_votes_on_answers() -> None:
 
     rows = [
         # item a: the correct answer 7 has a plurality (2 of 5), wrong answers split
-        r("a", 0, "7", True), r("a", 1, "3", False), r("a", 2, "\\dfrac{7}{1}", False), r("a", 3, "7", True),
+        r("a", 0, "7", True),
+        r("a", 1, "3", False),
+        r("a", 2, "\\dfrac{7}{1}", False),
+        r("a", 3, "7", True),
         r("a", 4, "5", False),
         # item b: wrong answer 4 wins 2-1; a no-answer does not vote
-        r("b", 0, "4", False), r("b", 1, "9", True), r("b", 2, "4", False), r("b", 3, None, False, "no_answer"),
+        r("b", 0, "4", False),
+        r("b", 1, "9", True),
+        r("b", 2, "4", False),
+        r("b", 3, None, False, "no_answer"),
         # item c: a tie between 1 and 2: the earlier one (2, correct) wins
-        r("c", 0, "2", True), r("c", 1, "1", False),
+        r("c", 0, "2", True),
+        r("c", 1, "1", False),
     ]
     res = get_metric("maj@k")(rows, {})
     assert res.value == pytest.approx(2 / 3)
@@ -106,11 +119,16 @@ def test_strict_and_official_compatible_accuracy() -> None:
 
 def test_amc_points() -> None:
     # Contest X: 25 questions, one repeat: 20 correct, 3 blank, 2 wrong -> 120 + 4.5 = 124.5
-    rows = [ScoredRow(f"x{i}", 0, i < 20, status="abstain" if 20 <= i < 23 else "ok", meta={"contest": "X"})
-            for i in range(25)]
+    rows = [
+        ScoredRow(f"x{i}", 0, i < 20, status="abstain" if 20 <= i < 23 else "ok", meta={"contest": "X"})
+        for i in range(25)
+    ]
     # Contest Y: 25 questions x 2 repeats, points given by the grader: repeat 0 all correct, repeat 1 none
-    rows += [ScoredRow(f"y{i}", r, r == 0, points=6.0 if r == 0 else 0.0, meta={"contest": "Y"})
-             for i in range(25) for r in range(2)]
+    rows += [
+        ScoredRow(f"y{i}", r, r == 0, points=6.0 if r == 0 else 0.0, meta={"contest": "Y"})
+        for i in range(25)
+        for r in range(2)
+    ]
     res = get_metric("amc_points")(rows, {})
     assert res.extra["contests"]["X"]["score"] == pytest.approx(124.5)
     assert res.extra["contests"]["Y"]["score"] == pytest.approx(75.0)

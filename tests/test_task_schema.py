@@ -60,41 +60,112 @@ def test_valid_task_loads(tmp_path: Path) -> None:
 
 # (description, transformation of VALID, expected fragments of the message)
 CASES = [
-    ("unknown top-level key", lambda s: s.replace("version: 1", "version: 1\nversoin: 2"),
-     ["task.yaml:4", "versoin", "unknown keys are errors"]),
-    ("missing required field", lambda s: s.replace("version: 1\n", ""), ["version", "add this required field"]),
-    ("bad name pattern", lambda s: s.replace("name: demo_task", "name: Demo Task"),
-     ["task.yaml:1", "name", "lower-case letters"]),
-    ("both hf and files", lambda s: s.replace("  files: [items.jsonl]", "  files: [items.jsonl]\n  hf: {path: a/b, revision: x}"),
-     ["dataset", "exactly one of 'hf'"]),
-    ("hub path malformed", lambda s: s.replace("  files: [items.jsonl]", "  hf: {path: not-a-hub-id, revision: abc}"),
-     ["dataset.hf.path", "ORG/NAME"]),
-    ("hub dataset without revision", lambda s: s.replace("  files: [items.jsonl]", "  hf: {path: org/name}"),
-     ["dataset.hf.revision", "add this required field"]),
-    ("unsupported file format", lambda s: s.replace("items.jsonl", "items.txt"), ["dataset", ".jsonl, .json, .csv, .parquet"]),
-    ("unknown extractor", lambda s: s.replace("extract: choice", "extract: choise"),
-     ["task.yaml:19", "extract", "unknown extractor name 'choise'", "known:"]),
-    ("unknown grader", lambda s: s.replace("grade: choice", "grade: fuzzy"), ["grade", "unknown grader name 'fuzzy'"]),
-    ("unknown metric", lambda s: s.replace("metrics: [accuracy]", "metrics: [accuracy, f1_magic]"),
-     ["task.yaml:21", "metrics", "unknown metric 'f1_magic'"]),
-    ("negative max_tokens", lambda s: s.replace("max_tokens: 64", "max_tokens: -5"),
-     ["task.yaml:23", "generation.max_tokens", "greater than or equal to 1"]),
-    ("bad date", lambda s: s.replace("date: 2024-11-06", "date: next tuesday"), ["task.yaml:12", "date", "YYYY-MM-DD"]),
-    ("jinja syntax error", lambda s: s.replace("{% endfor %}", "{% endfo %}"), ["prompt.template", "Jinja2 syntax error"]),
+    (
+        "unknown top-level key",
+        lambda s: s.replace("version: 1", "version: 1\nversoin: 2"),
+        ["task.yaml:4", "versoin", "unknown keys are errors"],
+    ),
+    (
+        "missing required field",
+        lambda s: s.replace("version: 1\n", ""),
+        ["version", "add this required field"],
+    ),
+    (
+        "bad name pattern",
+        lambda s: s.replace("name: demo_task", "name: Demo Task"),
+        ["task.yaml:1", "name", "lower-case letters"],
+    ),
+    (
+        "both hf and files",
+        lambda s: s.replace(
+            "  files: [items.jsonl]", "  files: [items.jsonl]\n  hf: {path: a/b, revision: x}"
+        ),
+        ["dataset", "exactly one of 'hf'"],
+    ),
+    (
+        "hub path malformed",
+        lambda s: s.replace("  files: [items.jsonl]", "  hf: {path: not-a-hub-id, revision: abc}"),
+        ["dataset.hf.path", "ORG/NAME"],
+    ),
+    (
+        "hub dataset without revision",
+        lambda s: s.replace("  files: [items.jsonl]", "  hf: {path: org/name}"),
+        ["dataset.hf.revision", "add this required field"],
+    ),
+    (
+        "unsupported file format",
+        lambda s: s.replace("items.jsonl", "items.txt"),
+        ["dataset", ".jsonl, .json, .csv, .parquet"],
+    ),
+    (
+        "unknown extractor",
+        lambda s: s.replace("extract: choice", "extract: choise"),
+        ["task.yaml:19", "extract", "unknown extractor name 'choise'", "known:"],
+    ),
+    (
+        "unknown grader",
+        lambda s: s.replace("grade: choice", "grade: fuzzy"),
+        ["grade", "unknown grader name 'fuzzy'"],
+    ),
+    (
+        "unknown metric",
+        lambda s: s.replace("metrics: [accuracy]", "metrics: [accuracy, f1_magic]"),
+        ["task.yaml:21", "metrics", "unknown metric 'f1_magic'"],
+    ),
+    (
+        "negative max_tokens",
+        lambda s: s.replace("max_tokens: 64", "max_tokens: -5"),
+        ["task.yaml:23", "generation.max_tokens", "greater than or equal to 1"],
+    ),
+    (
+        "bad date",
+        lambda s: s.replace("date: 2024-11-06", "date: next tuesday"),
+        ["task.yaml:12", "date", "YYYY-MM-DD"],
+    ),
+    (
+        "jinja syntax error",
+        lambda s: s.replace("{% endfor %}", "{% endfo %}"),
+        ["prompt.template", "Jinja2 syntax error"],
+    ),
     ("not yaml", lambda s: s.replace("fields:\n", "fields:\n  - [\n"), ["not valid YAML"]),
-    ("system turn on a completion prompt", lambda s: s.replace("format: chat", "format: completion\n  system: be brief"),
-     ["prompt", "'system' is only allowed with format: chat"]),
-    ("few-shot same field missing from meta", lambda s: s.replace("  format: chat", "  format: chat\n  fewshot: {k: 2, files: [d.jsonl], same: subject}"),
-     ["prompt.fewshot.same", "'subject' is not a field under fields.meta"]),
-    ("hub few-shot without split", lambda s: s.replace("  files: [items.jsonl]", "  hf: {path: org/name, revision: abc}").replace("  format: chat", "  format: chat\n  fewshot: {k: 5}"),
-     ["fewshot", "validation"]),
-    ("breakdown by unknown field", lambda s: s.replace("breakdown: [category]", "breakdown: [subject]"),
-     ["report.breakdown", "'subject'"]),
-    ("unknown extractor option", lambda s: s.replace("extract: choice", "extract: {name: choice, options: {colour: red}}"),
-     ["extract.options", "colour"]),
+    (
+        "system turn on a completion prompt",
+        lambda s: s.replace("format: chat", "format: completion\n  system: be brief"),
+        ["prompt", "'system' is only allowed with format: chat"],
+    ),
+    (
+        "few-shot same field missing from meta",
+        lambda s: s.replace(
+            "  format: chat", "  format: chat\n  fewshot: {k: 2, files: [d.jsonl], same: subject}"
+        ),
+        ["prompt.fewshot.same", "'subject' is not a field under fields.meta"],
+    ),
+    (
+        "hub few-shot without split",
+        lambda s: s.replace("  files: [items.jsonl]", "  hf: {path: org/name, revision: abc}").replace(
+            "  format: chat", "  format: chat\n  fewshot: {k: 5}"
+        ),
+        ["fewshot", "validation"],
+    ),
+    (
+        "breakdown by unknown field",
+        lambda s: s.replace("breakdown: [category]", "breakdown: [subject]"),
+        ["report.breakdown", "'subject'"],
+    ),
+    (
+        "unknown extractor option",
+        lambda s: s.replace("extract: choice", "extract: {name: choice, options: {colour: red}}"),
+        ["extract.options", "colour"],
+    ),
     ("top level is a list", lambda s: "- a\n- b\n", ["must be a YAML mapping"]),
-    ("date rule bad regex", lambda s: s.replace("meta: {category: category}", "meta: {category: category}\n  date_from: {field: url, rules: [{match: '(', date: 2024-02-01}]}"),
-     ["fields.date_from.rules.0.match", "not a valid regular expression"]),
+    (
+        "date rule bad regex",
+        lambda s: s.replace(
+            "meta: {category: category}",
+            "meta: {category: category}\n  date_from: {field: url, rules: [{match: '(', date: 2024-02-01}]}",
+        ),
+        ["fields.date_from.rules.0.match", "not a valid regular expression"],
+    ),
 ]
 
 

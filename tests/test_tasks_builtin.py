@@ -80,7 +80,12 @@ def test_every_builtin_task_is_listed_here() -> None:
 
 def test_official_twin_sends_the_same_requests_as_mmlu_pro() -> None:
     a, b = _task("mmlu_pro").spec, _task("mmlu_pro_official").spec
-    assert a.prompt == b.prompt and a.generation == b.generation and a.fields == b.fields and a.dataset == b.dataset
+    assert (
+        a.prompt == b.prompt
+        and a.generation == b.generation
+        and a.fields == b.fields
+        and a.dataset == b.dataset
+    )
     assert (b.extract.name, b.grade.name) == ("mmlu_pro_official", "choice_official_compatible")
     assert (a.extract.name, a.grade.name) == ("choice", "choice")
 
@@ -88,7 +93,11 @@ def test_official_twin_sends_the_same_requests_as_mmlu_pro() -> None:
 def test_mmlu_pro_protocol_settings() -> None:
     s = _task("mmlu_pro").spec
     assert s.prompt.format == "completion"
-    assert s.prompt.fewshot is not None and (s.prompt.fewshot.k, s.prompt.fewshot.split, s.prompt.fewshot.same) == (5, "validation", "category")
+    assert s.prompt.fewshot is not None and (
+        s.prompt.fewshot.k,
+        s.prompt.fewshot.split,
+        s.prompt.fewshot.same,
+    ) == (5, "validation", "category")
     assert s.generation.temperature == 0.0 and s.generation.max_tokens >= 2048
     assert s.generation.stop == ["Question:"]
     assert s.fields.drop_choices == ["N/A"]
@@ -101,7 +110,15 @@ def test_amc_protocol_settings() -> None:
         assert (s.generation.temperature, s.generation.repeats) == (0.5, 10)
         assert s.metrics == ["amc_points", "accuracy"]
         assert s.grade.options == {"points": "amc", "no_answer_as_blank": False}
-        for phrase in ("25 questions", "6 points", "1.5 points", "0 points", "\\boxed{A}", "\\boxed{E}", "\\boxed{blank}"):
+        for phrase in (
+            "25 questions",
+            "6 points",
+            "1.5 points",
+            "0 points",
+            "\\boxed{A}",
+            "\\boxed{E}",
+            "\\boxed{blank}",
+        ):
             assert phrase in s.prompt.template, phrase
 
 
@@ -110,13 +127,29 @@ def _write_mmlu_mirror(root: Path) -> Path:
     d = root / "hf" / "TIGER-Lab" / "MMLU-Pro"
     d.mkdir(parents=True)
     val = [
-        {"question_id": i, "question": f"Exemplar {i}?", "options": ["p", "q", "r", "N/A"], "answer": "B", "answer_index": 1,
-         "cot_content": f"A: Let's think step by step. Reason {i}. The answer is (B).", "category": "toy", "src": "ori_mmlu-x"}
+        {
+            "question_id": i,
+            "question": f"Exemplar {i}?",
+            "options": ["p", "q", "r", "N/A"],
+            "answer": "B",
+            "answer_index": 1,
+            "cot_content": f"A: Let's think step by step. Reason {i}. The answer is (B).",
+            "category": "toy",
+            "src": "ori_mmlu-x",
+        }
         for i in range(6)
     ]
     test = [
-        {"question_id": 100, "question": "Which is {{ not }} a template?", "options": ["one", "two", "three", "four", "N/A", "N/A"],
-         "answer": "D", "answer_index": 3, "cot_content": "", "category": "toy", "src": "stemez-x"},
+        {
+            "question_id": 100,
+            "question": "Which is {{ not }} a template?",
+            "options": ["one", "two", "three", "four", "N/A", "N/A"],
+            "answer": "D",
+            "answer_index": 3,
+            "cot_content": "",
+            "category": "toy",
+            "src": "stemez-x",
+        },
     ]
     (d / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in val))
     (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
@@ -134,7 +167,7 @@ def test_mmlu_pro_prompt_structure_on_synthetic_rows(tmp_path: Path) -> None:
         pool = load_fewshot_pool(t, data)
         _, prompt = render(t, samples[0], select_fewshot(t.spec, samples[0], pool))
         instruction = (
-            'The following are multiple choice questions (with answers) about toy. Think step by step and then finish '
+            "The following are multiple choice questions (with answers) about toy. Think step by step and then finish "
             'your answer with "the answer is (X)" where X is the correct letter choice.\n'
         )
         shots = "".join(
@@ -151,7 +184,7 @@ def test_mmlu_pro_prompt_structure_on_synthetic_rows(tmp_path: Path) -> None:
     messages, prompt = render(t, samples[0])
     assert prompt is None and messages is not None and [m.role for m in messages] == ["user"]
     assert messages[0].content == (
-        'The following is a multiple choice question (with answer) about toy. Think step by step and then output the '
+        "The following is a multiple choice question (with answer) about toy. Think step by step and then output the "
         'answer in the format of "The answer is (X)" at the end.\n\n'
         "Question: Which is {{ not }} a template?\nOptions: A. one\nB. two\nC. three\nD. four\nAnswer: "
     )
@@ -170,35 +203,47 @@ def test_missing_amc_file_error_names_both_places(tmp_path: Path) -> None:
 # `tasks check` catches broken tasks (synthetic data)
 
 
-def _local_task(folder: Path, rows: list[dict], fields: str, task_date: str | None = "2020-01-01") -> LoadedTask:
+def _local_task(
+    folder: Path, rows: list[dict], fields: str, task_date: str | None = "2020-01-01"
+) -> LoadedTask:
     """A toy multiple-choice task over invented rows, written to ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (folder / "t.yaml").write_text(
         "name: toy\nversion: 1\ndataset: {files: [d.jsonl]}\n"
-        f"fields: {fields}\n" + (f"date: {task_date}\n" if task_date else "") +
-        "prompt:\n  template: |-\n    {{ question }} Finish with \"The answer is (X)\".\n"
+        f"fields: {fields}\n"
+        + (f"date: {task_date}\n" if task_date else "")
+        + 'prompt:\n  template: |-\n    {{ question }} Finish with "The answer is (X)".\n'
         "extract: choice\ngrade: choice\n"
     )
     return load_task_file(folder / "t.yaml")
 
 
 def test_check_passes_a_correct_task_and_flags_broken_ones(tmp_path: Path) -> None:
-    rows = [{"id": f"q{i}", "q": f"Q{i}?", "opts": ["a", "b", "c", "d"], "gold": "ABCD"[i % 4], "idx": i % 4} for i in range(8)]
-    rep = check_task(_local_task(tmp_path / "good", rows, "{id: id, question: q, choices: opts, answer: gold}"), None)
+    rows = [
+        {"id": f"q{i}", "q": f"Q{i}?", "opts": ["a", "b", "c", "d"], "gold": "ABCD"[i % 4], "idx": i % 4}
+        for i in range(8)
+    ]
+    rep = check_task(
+        _local_task(tmp_path / "good", rows, "{id: id, question: q, choices: opts, answer: gold}"), None
+    )
     assert rep.ok, format_report(rep)
     assert [(p.name, p.correct, p.n) for p in rep.passes] == [("gold", 8, 8), ("wrong", 0, 8)]
 
     # The answer column holds a 0-based index but answer_index is not set: the "gold letters" are
     # digits, outside the options.
-    rep = check_task(_local_task(tmp_path / "idx", rows, "{id: id, question: q, choices: opts, answer: idx}"), None)
+    rep = check_task(
+        _local_task(tmp_path / "idx", rows, "{id: id, question: q, choices: opts, answer: idx}"), None
+    )
     assert not rep.ok and rep.problems_of("data") and rep.passes[0].correct < 8
     fixed = "{id: id, question: q, choices: opts, answer: idx, answer_index: true}"
     assert check_task(_local_task(tmp_path / "idx_fixed", rows, fixed), None).ok
 
     # A gold letter beyond the item's options (E with four options).
     rows2 = [dict(r, gold="E") if i == 3 else r for i, r in enumerate(rows)]
-    rep = check_task(_local_task(tmp_path / "beyond", rows2, "{id: id, question: q, choices: opts, answer: gold}"), None)
+    rep = check_task(
+        _local_task(tmp_path / "beyond", rows2, "{id: id, question: q, choices: opts, answer: gold}"), None
+    )
     assert any("not one of the item's option letters" in p.message for p in rep.problems_of("data"))
     assert [p.sample_id for p in rep.problems_of("gold")] == ["q3"]
 
@@ -225,7 +270,9 @@ def test_tasks_check_passes_on_real_data(name: str, shared_data: Path) -> None:
 
 
 def test_tasks_check_cli(shared_data: Path) -> None:
-    r = CliRunner().invoke(_cli_app(), ["tasks", "check", "aime_2025", "amc_aimo", "--data-dir", str(shared_data)])
+    r = CliRunner().invoke(
+        _cli_app(), ["tasks", "check", "aime_2025", "amc_aimo", "--data-dir", str(shared_data)]
+    )
     assert r.exit_code == 0, r.output
     assert "gold answers       30/30 correct (100.0%)" in r.output
     assert "2/2 tasks pass" in r.output
@@ -260,7 +307,11 @@ def test_items_are_dated_by_their_own_round(shared_data: Path) -> None:
 
 
 def test_amc_contests(shared_data: Path) -> None:
-    days = {2024: ("2024-11-06", "2024-11-12"), 2023: ("2023-11-08", "2023-11-14"), 2022: ("2022-11-10", "2022-11-16")}
+    days = {
+        2024: ("2024-11-06", "2024-11-12"),
+        2023: ("2023-11-08", "2023-11-14"),
+        2022: ("2022-11-10", "2022-11-16"),
+    }
     for year, (day_a, day_b) in days.items():
         samples, _ = load_samples(_task(f"amc_{year}"), shared_data)
         by_contest: dict[str, list] = {}
@@ -268,7 +319,9 @@ def test_amc_contests(shared_data: Path) -> None:
             by_contest.setdefault(s.meta["contest"], []).append(s)
             assert s.choices is not None and len(s.choices) == 5 and s.answer in "ABCDE"
             assert isinstance(s.meta["has_figure"], bool)
-        assert {k: len(v) for k, v in by_contest.items()} == {f"{year} AMC {c}": 25 for c in ("10A", "10B", "12A", "12B")}
+        assert {k: len(v) for k, v in by_contest.items()} == {
+            f"{year} AMC {c}": 25 for c in ("10A", "10B", "12A", "12B")
+        }
         for contest, items in by_contest.items():
             want = day_a if contest.endswith("A") else day_b
             assert {s.date.isoformat() for s in items if s.date} == {want}
@@ -290,8 +343,19 @@ def test_amc_points_per_contest(shared_data: Path) -> None:
         rows = []
         for s in samples:
             a = s.answer if answer == "gold" else "blank"
-            ex, gr = score_completion(Completion(f"so the answer is \\boxed{{{a}}}.", "stop"), s, "choice", "choice", ctx)
-            rows.append(ScoredRow(s.id, 0, gr.correct, gr.points, ex.status, {**s.meta, "date": s.date.isoformat() if s.date else None}))
+            ex, gr = score_completion(
+                Completion(f"so the answer is \\boxed{{{a}}}.", "stop"), s, "choice", "choice", ctx
+            )
+            rows.append(
+                ScoredRow(
+                    s.id,
+                    0,
+                    gr.correct,
+                    gr.points,
+                    ex.status,
+                    {**s.meta, "date": s.date.isoformat() if s.date else None},
+                )
+            )
         res = metric(rows, {})
         assert res.value == pytest.approx(points), (answer, res)
 
@@ -302,8 +366,14 @@ def test_amc_points_per_contest(shared_data: Path) -> None:
 
 def test_tasks_new_from_file(tmp_path: Path) -> None:
     rows = [
-        {"uid": f"x{i}", "problem": f"Pick {i}", "choices": ["red", "green", "blue"], "answer": "ABC"[i % 3],
-         "subject": "colours" if i % 2 else "paint", "date": "2023-05-0" + str(1 + i % 3)}
+        {
+            "uid": f"x{i}",
+            "problem": f"Pick {i}",
+            "choices": ["red", "green", "blue"],
+            "answer": "ABC"[i % 3],
+            "subject": "colours" if i % 2 else "paint",
+            "date": "2023-05-0" + str(1 + i % 3),
+        }
         for i in range(9)
     ]
     data = tmp_path / "colours.jsonl"
@@ -312,8 +382,14 @@ def test_tasks_new_from_file(tmp_path: Path) -> None:
     res = new_task("colours", from_file=data, out=out)
     assert res.validation_error is None, res.validation_error
     spec = yaml.safe_load(out.read_text())
-    assert spec["fields"] == {"id": "uid", "question": "problem", "answer": "answer", "choices": "choices",
-                              "date": "date", "meta": {"subject": "subject"}}
+    assert spec["fields"] == {
+        "id": "uid",
+        "question": "problem",
+        "answer": "answer",
+        "choices": "choices",
+        "date": "date",
+        "meta": {"subject": "subject"},
+    }
     assert (spec["extract"], spec["grade"]) == ("choice", "choice")
     assert "TODO" in out.read_text() and "#" in out.read_text()  # commented skeleton
     # The skeleton is a working task: check passes on it as written.
@@ -335,17 +411,26 @@ def test_tasks_new_from_hub_mirror(tmp_path: Path, shared_data: Path) -> None:
     assert f["meta"] == {"subject": "subject", "level": "level"}
     assert (spec["extract"], spec["grade"]) == ("boxed", "math")
     # Integer answers pick the integer grader, with the range opened when the data needs it.
-    res = new_task("my_amc", from_hf="AI-MO/aimo-validation-amc", data_dir=shared_data, out=tmp_path / "amc.yaml")
+    res = new_task(
+        "my_amc", from_hf="AI-MO/aimo-validation-amc", data_dir=shared_data, out=tmp_path / "amc.yaml"
+    )
     spec = yaml.safe_load((tmp_path / "amc.yaml").read_text())
-    assert res.validation_error is None and spec["grade"] == {"name": "integer", "options": {"min": None, "max": None}}
+    assert res.validation_error is None and spec["grade"] == {
+        "name": "integer",
+        "options": {"min": None, "max": None},
+    }
     assert "id" not in spec["fields"]  # the hub id repeats: not offered as the item id
 
 
 def test_tasks_new_cli(tmp_path: Path) -> None:
     app = _cli_app()
     data = tmp_path / "nums.jsonl"
-    data.write_text("".join(json.dumps({"question": f"{i}+{i}?", "answer": str(2 * i)}) + "\n" for i in range(5)))
-    r = CliRunner().invoke(app, ["tasks", "new", "nums", "--from-file", str(data), "--out", str(tmp_path / "nums.yaml")])
+    data.write_text(
+        "".join(json.dumps({"question": f"{i}+{i}?", "answer": str(2 * i)}) + "\n" for i in range(5))
+    )
+    r = CliRunner().invoke(
+        app, ["tasks", "new", "nums", "--from-file", str(data), "--out", str(tmp_path / "nums.yaml")]
+    )
     assert r.exit_code == 0, r.output
     assert "it validates against the task schema" in r.output and "evalkit tasks check nums" in r.output
     assert yaml.safe_load((tmp_path / "nums.yaml").read_text())["extract"] == "integer"

@@ -442,7 +442,14 @@ class HFBackend:
         else:
             revision = getattr(model.config, "_commit_hash", None) or opts.revision or "main"
         info = _backend_info(
-            model_name or target, revision, opts, source, gguf_file, local, device, dtype,
+            model_name or target,
+            revision,
+            opts,
+            source,
+            gguf_file,
+            local,
+            device,
+            dtype,
             params_total=sum(p.numel() for p in model.parameters()),
         )
         return cls(
@@ -649,7 +656,9 @@ class HFBackend:
             lp = logp[j, keep - n :]
             per_token = lp.gather(-1, target[:, None]).squeeze(-1)
             greedy = bool((lp.argmax(-1) == target).all().item())
-            result.append((float(per_token.sum().item()), greedy, dt, tuple(float(x) for x in per_token.tolist())))
+            result.append(
+                (float(per_token.sum().item()), greedy, dt, tuple(float(x) for x in per_token.tolist()))
+            )
         return result
 
     # -- batching with out-of-memory back-off ----------------------------------------------------
@@ -695,9 +704,19 @@ class LazyHFBackend:
         self._target, self._opts, self._model_name = target, opts, model_name
         self._real: HFBackend | None = None
         self._lock = threading.Lock()
-        self.batch_size = opts.batch_size or (CUDA_START_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE)
+        self.batch_size = opts.batch_size or (
+            CUDA_START_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE
+        )
         self.info = _backend_info(
-            model_name, local_fingerprint(local, gguf_file), opts, source, gguf_file, local, device, dtype, None
+            model_name,
+            local_fingerprint(local, gguf_file),
+            opts,
+            source,
+            gguf_file,
+            local,
+            device,
+            dtype,
+            None,
         )
 
     def load(self) -> HFBackend:
@@ -747,7 +766,8 @@ def _backend_info(
             "device": str(device),
         },
         # Numeric precision and the context cap change outputs, so they are part of the identity.
-        variant=str(dtype).removeprefix("torch.") + (f",max_length={opts.max_length}" if opts.max_length else ""),
+        variant=str(dtype).removeprefix("torch.")
+        + (f",max_length={opts.max_length}" if opts.max_length else ""),
     )
 
 

@@ -50,6 +50,7 @@ _NOT_IDENTITY = frozenset({"num_concurrent", "max_retries", "timeout"})
 # Joins chat turns for models without a chat template (lm-eval's fewshot delimiter).
 CHAT_JOIN = "\n\n"
 
+
 def lmeval_gen_kwargs(params: GenParams) -> dict[str, Any]:
     """lm-eval ``generation_kwargs`` for evalkit's generation parameters.
 
@@ -171,7 +172,9 @@ class LMEvalBackend:
             lm_cls = get_model(model_type)
         except (ValueError, KeyError) as e:
             first = str(e).splitlines()[0][:300]
-            raise BackendError(f"lmeval:{public}: unknown lm-eval model type {model_type!r} ({first})") from None
+            raise BackendError(
+                f"lmeval:{public}: unknown lm-eval model type {model_type!r} ({first})"
+            ) from None
         given = {k for k, _ in pairs} | set(extra)
         if "device" not in given and "device" in _init_params(lm_cls):
             extra["device"] = _default_device()
@@ -340,7 +343,9 @@ class LMEvalBackend:
         kwargs = {"disable_tqdm": True} if "disable_tqdm" in _params(fn) else {}
         result = list(fn(instances, **kwargs))
         if len(result) != len(instances):
-            raise RuntimeError(f"lm-eval {method} returned {len(result)} results for {len(instances)} requests")
+            raise RuntimeError(
+                f"lm-eval {method} returned {len(result)} results for {len(instances)} requests"
+            )
         return result
 
     def _run(self, method: str, todo: list[tuple[Any, Any]]) -> list[tuple[list[Any], list[Any], float]]:
@@ -359,7 +364,9 @@ class LMEvalBackend:
             return [(keys, self._call(method, [inst for _, inst in todo]), time.perf_counter() - t0)]
         except NotImplementedError:
             # e.g. chat API models have no loglikelihood: the whole kind is unsupported, say so once.
-            raise NotSupported(f"the lm-eval model {type(self.lm).__name__} does not implement {method}") from None
+            raise NotSupported(
+                f"the lm-eval model {type(self.lm).__name__} does not implement {method}"
+            ) from None
         except Exception as e:
             kind = _classify(e)
             if len(todo) == 1 or kind == "transient":

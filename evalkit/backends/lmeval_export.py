@@ -148,7 +148,10 @@ def check_arrow_friendly(rows: Sequence[Mapping[str, Any]], source: str) -> None
     """
     kinds: dict[str, dict[str, str]] = {}
     for row in rows:
-        flat = {**{k: v for k, v in row.items() if k != "meta"}, **{f"meta.{k}": v for k, v in (row.get("meta") or {}).items()}}
+        flat = {
+            **{k: v for k, v in row.items() if k != "meta"},
+            **{f"meta.{k}": v for k, v in (row.get("meta") or {}).items()},
+        }
         for key, value in flat.items():
             kind = _json_kind(value)
             if kind is None:
@@ -206,7 +209,9 @@ def build_task_config(
     )
     if spec.generation.repeats > 1:
         # lm-eval's default filter keeps only the first repeat; evalkit scores every repeat.
-        cfg["filter_list"] = [{"name": "none", "filter": [{"function": "take_first_k", "k": spec.generation.repeats}]}]
+        cfg["filter_list"] = [
+            {"name": "none", "filter": [{"function": "take_first_k", "k": spec.generation.repeats}]}
+        ]
     metrics = [m for m in spec.metrics if m in PER_ITEM_METRICS] or ["accuracy"]
     skipped = tuple(m for m in spec.metrics if m not in PER_ITEM_METRICS)
     cfg["metric_list"] = [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in metrics]
@@ -306,11 +311,15 @@ class ExportedTask:
         try:
             bundle = json.loads(bundle_path.read_text(encoding="utf-8"))
         except OSError as e:
-            raise TaskError(f"{bundle_path}: cannot read the exported task ({e.strerror}); export it again") from None
+            raise TaskError(
+                f"{bundle_path}: cannot read the exported task ({e.strerror}); export it again"
+            ) from None
         spec = TaskSpec.model_validate(bundle["spec"])
         self.task = LoadedTask(spec=spec, path=Path(bundle["task_path"]), sha256=bundle["task_sha256"])
         self.samples = self._read(folder / bundle["data_file"])
-        self.pool = list(self._read(folder / bundle["fewshot_file"]).values()) if bundle.get("fewshot_file") else []
+        self.pool = (
+            list(self._read(folder / bundle["fewshot_file"]).values()) if bundle.get("fewshot_file") else []
+        )
         self.ctx = ScoringContext.for_task(spec)
 
     @staticmethod
@@ -373,7 +382,11 @@ class ExportedTask:
         correct = []
         for text in texts:
             _, grade = score_completion(
-                Completion(text=str(text), finish_reason="stop"), s, spec.extract.name, spec.grade.name, self.ctx
+                Completion(text=str(text), finish_reason="stop"),
+                s,
+                spec.extract.name,
+                spec.grade.name,
+                self.ctx,
             )
             correct.append(1.0 if grade.correct else 0.0)
         value = statistics.fmean(correct) if correct else 0.0

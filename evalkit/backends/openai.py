@@ -28,7 +28,21 @@ from evalkit.types import BackendInfo, Completion, ErrorKind, Request, Usage
 MAX_STOP = 4
 # Request fields evalkit sets from the task and the command line; a body.<field> must not override
 # them behind the cache key's back.
-RESERVED_BODY = frozenset({"model", "messages", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "n", "echo", "logprobs"})
+RESERVED_BODY = frozenset(
+    {
+        "model",
+        "messages",
+        "prompt",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "seed",
+        "stop",
+        "n",
+        "echo",
+        "logprobs",
+    }
+)
 
 
 def _coerce(value: str) -> Any:
@@ -136,7 +150,12 @@ class OpenAIBackend:
         for name, kind, low in (("concurrency", int, 1), ("max_retries", int, 0), ("timeout", float, 0.001)):
             if name in kwargs:
                 value = kwargs[name]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)) or value < low:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or (kind is int and value != int(value))
+                    or value < low
+                ):
                     raise BackendError(
                         f"--model-arg {name}={options[name]}: expected {'an integer' if kind is int else 'a number'} >= {low:g}"
                     )
@@ -155,14 +174,18 @@ class OpenAIBackend:
     async def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.max_concurrency, limit_per_host=self.max_concurrency)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout))
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout)
+            )
         return self._session
 
     async def check(self) -> None:
         """Fail fast with a clear message when the server cannot be reached at all."""
         session = await self._get_session()
         try:
-            async with session.get(f"{self.base_url}/models", headers=self._headers(), timeout=aiohttp.ClientTimeout(total=15)) as resp:
+            async with session.get(
+                f"{self.base_url}/models", headers=self._headers(), timeout=aiohttp.ClientTimeout(total=15)
+            ) as resp:
                 await resp.read()
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError) as e:
             raise BackendError(
@@ -180,7 +203,9 @@ class OpenAIBackend:
                 kind = classify_status(resp.status)
                 if kind is not None:
                     msg = raw[:500].decode("utf-8", errors="replace")
-                    raise _RequestFailed(kind, f"HTTP {resp.status}: {msg}", parse_retry_after(resp.headers.get("Retry-After")))
+                    raise _RequestFailed(
+                        kind, f"HTTP {resp.status}: {msg}", parse_retry_after(resp.headers.get("Retry-After"))
+                    )
         except _RequestFailed:
             raise
         except asyncio.TimeoutError:
@@ -195,7 +220,9 @@ class OpenAIBackend:
             raise _RequestFailed("transient", f"response has no choices: {str(data)[:300]}")
         return data
 
-    async def _with_retries(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any] | None, Completion | None, int]:
+    async def _with_retries(
+        self, path: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, Completion | None, int]:
         attempt = 0
         while True:
             attempt += 1
@@ -203,7 +230,9 @@ class OpenAIBackend:
                 return await self._post(path, body), None, attempt
             except _RequestFailed as e:
                 if e.kind not in RETRYABLE or attempt > self.policy.max_retries:
-                    err = Completion(text="", finish_reason="error", error=str(e), error_kind=e.kind, attempts=attempt)
+                    err = Completion(
+                        text="", finish_reason="error", error=str(e), error_kind=e.kind, attempts=attempt
+                    )
                     return None, err, attempt
                 await asyncio.sleep(backoff_delay(attempt, self.policy, e.retry_after, self._rng))
 
@@ -228,11 +257,15 @@ class OpenAIBackend:
     def _use_chat(self, req: Request) -> bool:
         if self.endpoint == "chat":
             if req.messages is None:
-                raise NotSupported("endpoint=chat but the task renders a plain prompt (prompt.format: completion)")
+                raise NotSupported(
+                    "endpoint=chat but the task renders a plain prompt (prompt.format: completion)"
+                )
             return True
         if self.endpoint == "completions":
             if req.prompt is None:
-                raise NotSupported("endpoint=completions but the task renders chat messages (prompt.format: chat)")
+                raise NotSupported(
+                    "endpoint=completions but the task renders chat messages (prompt.format: chat)"
+                )
             return False
         return req.messages is not None
 
@@ -305,7 +338,12 @@ class OpenAIBackend:
             tops = lp.get("top_logprobs") or []
             tokens = lp.get("tokens") or []
             if not offsets or not token_lps:
-                return Completion("", "error", error="server returned no prompt logprobs (echo unsupported)", error_kind="fatal")
+                return Completion(
+                    "",
+                    "error",
+                    error="server returned no prompt logprobs (echo unsupported)",
+                    error_kind="fatal",
+                )
             total, is_greedy = 0.0, True
             start = len(req.prompt)
             n_prompt = len(req.prompt + cont)

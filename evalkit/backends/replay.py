@@ -25,7 +25,9 @@ class ReplayBackend:
     def __init__(self, run_dir: Path) -> None:
         records_path = run_dir / RECORDS_FILE
         if not records_path.is_file():
-            raise BackendError(f"replay:{run_dir}: no {RECORDS_FILE} there; give a run folder written by `evalkit run`")
+            raise BackendError(
+                f"replay:{run_dir}: no {RECORDS_FILE} there; give a run folder written by `evalkit run`"
+            )
         self.run_dir = run_dir
         self._answers: dict[tuple[str, str, int], dict[str, Any]] = {}
         for rec in latest_records(records_path).values():
@@ -38,7 +40,9 @@ class ReplayBackend:
                 original = json.loads(manifest.read_text())["backend"]["identity"]
             except (KeyError, json.JSONDecodeError):
                 pass
-        self.info = BackendInfo(backend="replay", model=str(run_dir), revision=None, extra={"replays": original})
+        self.info = BackendInfo(
+            backend="replay", model=str(run_dir), revision=None, extra={"replays": original}
+        )
 
     @classmethod
     def from_spec(cls, spec: BackendSpec, options: dict[str, Any]) -> ReplayBackend:
@@ -53,7 +57,10 @@ class ReplayBackend:
             if c is None:
                 out.append(
                     Completion(
-                        "", "error", error=f"no stored answer for {r.task}/{r.sample_id} repeat {r.repeat} in {self.run_dir}", error_kind="fatal"
+                        "",
+                        "error",
+                        error=f"no stored answer for {r.task}/{r.sample_id} repeat {r.repeat} in {self.run_dir}",
+                        error_kind="fatal",
                     )
                 )
             else:
@@ -65,4 +72,3 @@ class ReplayBackend:
 
     async def aclose(self) -> None:
         return None
-

@@ -25,12 +25,18 @@ class ModelEntry(BaseModel):
     hub_id: str | None = None
     spec: str | None = Field(None, description="backend spec --model resolves to, e.g. hf:ORG/NAME")
     params_total: float | None = Field(None, description="total parameters, in billions")
-    params_active: float | None = Field(None, description="active parameters per token (mixture-of-experts), billions")
+    params_active: float | None = Field(
+        None, description="active parameters per token (mixture-of-experts), billions"
+    )
     release_date: dt.date | None = None
-    knowledge_cutoff: dt.date | None = Field(None, description="training-data cutoff; a month means its last day")
+    knowledge_cutoff: dt.date | None = Field(
+        None, description="training-data cutoff; a month means its last day"
+    )
     sources: dict[str, str] = Field(default_factory=dict, description="figure name -> where it comes from")
     notes: str = ""
-    pull: dict[str, Any] | None = Field(None, description="offline source for `evalkit models pull` (see catalog/pull.py)")
+    pull: dict[str, Any] | None = Field(
+        None, description="offline source for `evalkit models pull` (see catalog/pull.py)"
+    )
 
     def cutoff(self) -> tuple[dt.date | None, str]:
         """The date a post-cutoff split starts after, and which figure it is."""

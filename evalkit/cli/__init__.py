@@ -60,5 +60,7 @@ def main() -> None:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        typer.secho("interrupted: completed answers are saved; run the same command again to resume", err=True)
+        typer.secho(
+            "interrupted: completed answers are saved; run the same command again to resume", err=True
+        )
         sys.exit(130)

@@ -18,15 +18,46 @@ contamination_app = typer.Typer(
 @contamination_app.command("ngram")
 def ngram(
     task: list[str] = typer.Option(..., "--task", "-t", help="Task whose items are checked; repeatable."),
-    corpus: list[str] = typer.Option(..., "--corpus", help="Corpus files or folders (.jsonl/.txt/.parquet, .gz/.bz2/.xz); repeatable, and files right after --corpus are taken too."),
-    more: list[str] = typer.Argument(None, help="More corpus files (what a shell glob after --corpus expands to).", show_default=False),
-    n: int = typer.Option(13, "--n", min=1, max=64, help="n-gram length in normalised tokens (13 as in GPT-3's decontamination; 7-8 catch shorter quotes)."),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Flag an item when at least this share of its n-grams occurs in the corpus."),
-    out: Path | None = typer.Option(None, "--out", help="Write the flagged items' task/id lines here (for `evalkit run --exclude`)."),
-    report_file: Path | None = typer.Option(None, "--report", help="Write every item's overlap (JSON lines) here."),
-    text_field: str = typer.Option("text", "--text-field", help="JSONL key / parquet column holding the text (a.b for nested keys)."),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes (default: the CPU count for corpora over 64 MB, else 1)."),
-    data_dir: str | None = typer.Option(None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."),
+    corpus: list[str] = typer.Option(
+        ...,
+        "--corpus",
+        help="Corpus files or folders (.jsonl/.txt/.parquet, .gz/.bz2/.xz); repeatable, and files right after --corpus are taken too.",
+    ),
+    more: list[str] = typer.Argument(
+        None, help="More corpus files (what a shell glob after --corpus expands to).", show_default=False
+    ),
+    n: int = typer.Option(
+        13,
+        "--n",
+        min=1,
+        max=64,
+        help="n-gram length in normalised tokens (13 as in GPT-3's decontamination; 7-8 catch shorter quotes).",
+    ),
+    threshold: float = typer.Option(
+        0.5,
+        "--threshold",
+        min=0.0,
+        max=1.0,
+        help="Flag an item when at least this share of its n-grams occurs in the corpus.",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the flagged items' task/id lines here (for `evalkit run --exclude`)."
+    ),
+    report_file: Path | None = typer.Option(
+        None, "--report", help="Write every item's overlap (JSON lines) here."
+    ),
+    text_field: str = typer.Option(
+        "text", "--text-field", help="JSONL key / parquet column holding the text (a.b for nested keys)."
+    ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Worker processes (default: the CPU count for corpora over 64 MB, else 1).",
+    ),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."
+    ),
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
     show: int = typer.Option(20, "--show", min=0, help="How many flagged items to list."),
 ) -> None:
@@ -52,7 +83,10 @@ def ngram(
             f"(see --text-field)", fg=typer.colors.YELLOW, err=True,
         )  # fmt: skip
     if s["too_short"]:
-        typer.echo(f"note: {s['too_short']} items have fewer than {n} tokens and cannot be checked at n={n}", err=True)
+        typer.echo(
+            f"note: {s['too_short']} items have fewer than {n} tokens and cannot be checked at n={n}",
+            err=True,
+        )
     flagged = sorted(rep.flagged, key=lambda i: (-(i.ratio or 0), i.key))
     typer.echo(
         f"{s['items_with_any_overlap']} items share at least one {n}-gram with the corpus; "
@@ -77,12 +111,24 @@ def ngram(
 @contamination_app.command("split")
 def split_preview(
     task: list[str] = typer.Option(..., "--task", "-t", help="Task name or YAML path; repeatable."),
-    model: str = typer.Option("", "--model", "-m", help="Model (catalog alias, hub id or backend spec) whose cutoff is used."),
-    cutoff: str | None = typer.Option(None, "--cutoff", help="Cutoff date YYYY-MM-DD (overrides the catalog)."),
-    margin_days: int = typer.Option(0, "--margin-days", min=0, help="Post-cutoff starts this many days after the cutoff."),
-    exclude: Path | None = typer.Option(None, "--exclude", help="File of item ids to leave out (task/id or id per line)."),
-    by: str | None = typer.Option(None, "--by", help="Meta field to break counts down by (default: the task's first report breakdown)."),
-    data_dir: str | None = typer.Option(None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."),
+    model: str = typer.Option(
+        "", "--model", "-m", help="Model (catalog alias, hub id or backend spec) whose cutoff is used."
+    ),
+    cutoff: str | None = typer.Option(
+        None, "--cutoff", help="Cutoff date YYYY-MM-DD (overrides the catalog)."
+    ),
+    margin_days: int = typer.Option(
+        0, "--margin-days", min=0, help="Post-cutoff starts this many days after the cutoff."
+    ),
+    exclude: Path | None = typer.Option(
+        None, "--exclude", help="File of item ids to leave out (task/id or id per line)."
+    ),
+    by: str | None = typer.Option(
+        None, "--by", help="Meta field to break counts down by (default: the task's first report breakdown)."
+    ),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."
+    ),
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
 ) -> None:
     """Preview which items fall before and after a model's cutoff (what `run --split` would keep)."""
@@ -119,7 +165,13 @@ def split_preview(
             if s.date:
                 dates[g].append(s.date)
         table = Table(title=f"{t.spec.name}: {len(samples)} items")
-        sides = ["pre", *(["margin"] if margin_days else []), "post", "undated", *(["excluded"] if excl else [])]
+        sides = [
+            "pre",
+            *(["margin"] if margin_days else []),
+            "post",
+            "undated",
+            *(["excluded"] if excl else []),
+        ]
         table.add_column(field or "group", no_wrap=True)
         table.add_column("dates", no_wrap=True)
         for c in sides:
@@ -130,7 +182,15 @@ def split_preview(
             for k, v in c.items():
                 total[k] += v
             lo, hi = (min(dates[g]), max(dates[g])) if dates[g] else (None, None)
-            span = "-" if lo is None else str(lo) if lo == hi else f"{lo}..{hi:%m-%d}" if lo.year == hi.year else f"{lo}..{hi}"
+            span = (
+                "-"
+                if lo is None
+                else str(lo)
+                if lo == hi
+                else f"{lo}..{hi:%m-%d}"
+                if lo.year == hi.year
+                else f"{lo}..{hi}"
+            )
             table.add_row(g, span, *(str(c[k]) for k in sides))
         table.add_row("total", "", *(str(total[k]) for k in sides), style="bold")
         Console().print(table)
@@ -138,9 +198,15 @@ def split_preview(
 
 @contamination_app.command("gap")
 def gap(
-    run_dirs: list[Path] = typer.Argument(..., help="Run folders (records.jsonl, summary.json, manifest.json)."),
-    cutoff: str | None = typer.Option(None, "--cutoff", help="Cutoff YYYY-MM-DD (default: the run's split cutoff, else the catalog's)."),
-    margin_days: int = typer.Option(0, "--margin-days", min=0, help="Post-cutoff starts this many days after the cutoff."),
+    run_dirs: list[Path] = typer.Argument(
+        ..., help="Run folders (records.jsonl, summary.json, manifest.json)."
+    ),
+    cutoff: str | None = typer.Option(
+        None, "--cutoff", help="Cutoff YYYY-MM-DD (default: the run's split cutoff, else the catalog's)."
+    ),
+    margin_days: int = typer.Option(
+        0, "--margin-days", min=0, help="Post-cutoff starts this many days after the cutoff."
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, csv or json."),
 ) -> None:
     """Pre- vs post-cutoff scores of each run with intervals and the gap (same as `report --by-cutoff`)."""
@@ -151,11 +217,19 @@ def gap(
 
 @contamination_app.command("fresh")
 def fresh(
-    template: str = typer.Option("fresh_arithmetic.templates.yaml", "--template", help="Template file (a path, or the name of a built-in one)."),
+    template: str = typer.Option(
+        "fresh_arithmetic.templates.yaml",
+        "--template",
+        help="Template file (a path, or the name of a built-in one).",
+    ),
     n: int = typer.Option(50, "--n", min=1, help="How many items."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed, n and date give the same items."),
-    date: str | None = typer.Option(None, "--date", help="Date the items carry, YYYY-MM-DD (default: today, or $EVALKIT_FRESH_DATE)."),
-    out: Path | None = typer.Option(None, "--out", help="Write the items as JSONL (a data file for a task's dataset.files)."),
+    date: str | None = typer.Option(
+        None, "--date", help="Date the items carry, YYYY-MM-DD (default: today, or $EVALKIT_FRESH_DATE)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the items as JSONL (a data file for a task's dataset.files)."
+    ),
     show: int = typer.Option(3, "--show", min=0, help="How many items to print."),
 ) -> None:
     """Generate problems from templates with sympy-computed answers, dated the day they are generated."""

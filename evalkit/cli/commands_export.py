@@ -13,7 +13,9 @@ export_app = typer.Typer(help="Export tasks to other harnesses.", no_args_is_hel
 def export_lmeval_cmd(
     task: str = typer.Option(..., "--task", help="Task name or path to a task YAML."),
     out: Path = typer.Option(..., "--out", help="Folder to write the lm-eval task into (created if needed)."),
-    data_dir: str | None = typer.Option(None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."
+    ),
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
 ) -> None:
     """Write an lm-eval task YAML that renders evalkit's prompt and scores with evalkit's grader.

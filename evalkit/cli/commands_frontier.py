@@ -24,20 +24,38 @@ def frontier(
     run_dirs: list[Path] = typer.Argument(
         None, help="Run folders (or folders holding run folders, such as results/runs)."
     ),
-    task: str = typer.Option(None, "--task", "-t", help="Task to chart, e.g. mmlu_pro, math, math500, amc_2024."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output file; .png, .svg and .csv are written beside it."),
-    published: bool = typer.Option(True, "--published/--no-published", help="Include the catalog's published scores."),
-    x: str = typer.Option("total", "--x", help="x axis: total or active (per-token, for mixture-of-experts) parameters."),
-    split: str = typer.Option("all", "--split", help="all, pre-cutoff or post-cutoff (run summaries with that split)."),
-    kind: list[str] = typer.Option(
-        None, "--kind", help="Published model kinds to show (repeatable): instruct, reasoning, base. "
-        "Default: instruct and reasoning."
+    task: str = typer.Option(
+        None, "--task", "-t", help="Task to chart, e.g. mmlu_pro, math, math500, amc_2024."
     ),
-    metric: str = typer.Option(None, "--metric", help="Run metric to plot instead of each task's primary metric."),
-    highlight: str = typer.Option(None, "--highlight", help="Model to ring and label in bold (catalog id or name)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Output file; .png, .svg and .csv are written beside it."
+    ),
+    published: bool = typer.Option(
+        True, "--published/--no-published", help="Include the catalog's published scores."
+    ),
+    x: str = typer.Option(
+        "total", "--x", help="x axis: total or active (per-token, for mixture-of-experts) parameters."
+    ),
+    split: str = typer.Option(
+        "all", "--split", help="all, pre-cutoff or post-cutoff (run summaries with that split)."
+    ),
+    kind: list[str] = typer.Option(
+        None,
+        "--kind",
+        help="Published model kinds to show (repeatable): instruct, reasoning, base. "
+        "Default: instruct and reasoning.",
+    ),
+    metric: str = typer.Option(
+        None, "--metric", help="Run metric to plot instead of each task's primary metric."
+    ),
+    highlight: str = typer.Option(
+        None, "--highlight", help="Model to ring and label in bold (catalog id or name)."
+    ),
     all_charts: bool = typer.Option(
-        False, "--all", help="Regenerate every repository chart (each published benchmark; active-parameter "
-        "versions where mixture-of-experts models appear) into --out-dir."
+        False,
+        "--all",
+        help="Regenerate every repository chart (each published benchmark; active-parameter "
+        "versions where mixture-of-experts models appear) into --out-dir.",
     ),
     out_dir: Path = typer.Option(Path("results/charts"), "--out-dir", help="Folder for --all."),
 ) -> None:
@@ -56,7 +74,9 @@ def frontier(
 
     if all_charts:
         if task or out:
-            raise EvalkitError("--all writes every chart into --out-dir; drop --task and --out (or drop --all)")
+            raise EvalkitError(
+                "--all writes every chart into --out-dir; drop --task and --out (or drop --all)"
+            )
         for name, result, info in render_all(out_dir, runs=runs):
             _report(name, result, info)
         return
@@ -75,4 +95,6 @@ def _report(name: str, result: FrontierResult, info: ChartInfo) -> None:
     for note in result.notes:
         typer.secho(f"  note: {note}", fg=typer.colors.YELLOW, err=True)
     if info.unlabelled:
-        typer.secho(f"  unlabelled for lack of room: {', '.join(info.unlabelled)}", fg=typer.colors.YELLOW, err=True)
+        typer.secho(
+            f"  unlabelled for lack of room: {', '.join(info.unlabelled)}", fg=typer.colors.YELLOW, err=True
+        )

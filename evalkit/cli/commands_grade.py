@@ -10,12 +10,20 @@ import typer
 
 
 def grade(
-    file: Path = typer.Argument(..., help="JSON lines with 'pred' (response or bare answer), 'gold', optional 'choices'."),
-    kind: str | None = typer.Option(None, "--kind", "-k", help="math, choice or integer (default extractor and grader)."),
-    task: str | None = typer.Option(None, "--task", "-t", help="Grade with this task's extractor, stop sequences and grader options."),
+    file: Path = typer.Argument(
+        ..., help="JSON lines with 'pred' (response or bare answer), 'gold', optional 'choices'."
+    ),
+    kind: str | None = typer.Option(
+        None, "--kind", "-k", help="math, choice or integer (default extractor and grader)."
+    ),
+    task: str | None = typer.Option(
+        None, "--task", "-t", help="Grade with this task's extractor, stop sequences and grader options."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write graded lines here (default: stdout)."),
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
-    threads: int = typer.Option(4, "--threads", min=1, help="Lines graded at once (math checks run in sandbox processes)."),
+    threads: int = typer.Option(
+        4, "--threads", min=1, help="Lines graded at once (math checks run in sandbox processes)."
+    ),
 ) -> None:
     """Grade answers in a file through the same scoring path as `evalkit run`; adds 'correct' and
     'reason' (and 'extracted') to each line; accuracy, counts and timing go to stderr."""
@@ -37,7 +45,9 @@ def grade(
 
 
 def rescore(
-    run_dir: Path = typer.Argument(..., help="Run folder (results/runs/<run_id>) holding manifest.json and records.jsonl."),
+    run_dir: Path = typer.Argument(
+        ..., help="Run folder (results/runs/<run_id>) holding manifest.json and records.jsonl."
+    ),
     threads: int = typer.Option(4, "--threads", min=1, help="Records scored at once."),
 ) -> None:
     """Re-extract and re-grade a run's stored completions with the current code (no model call);
@@ -47,7 +57,11 @@ def rescore(
     res = rescore_run(run_dir, workers=threads)
     typer.echo(
         f"rescored {res.rescored} records ({res.changed} changed correctness; {res.errors_kept} errors kept as errors"
-        + (f"; {res.unknown_task} of tasks missing from the manifest kept as they were" if res.unknown_task else "")
+        + (
+            f"; {res.unknown_task} of tasks missing from the manifest kept as they were"
+            if res.unknown_task
+            else ""
+        )
         + ")",
         err=True,
     )
@@ -60,7 +74,9 @@ def rescore(
 def compare(
     run_a: Path = typer.Argument(..., help="First run folder (A)."),
     run_b: Path = typer.Argument(..., help="Second run folder (B)."),
-    task: list[str] = typer.Option([], "--task", "-t", help="Only these tasks; repeatable (default: all shared)."),
+    task: list[str] = typer.Option(
+        [], "--task", "-t", help="Only these tasks; repeatable (default: all shared)."
+    ),
     n_boot: int = typer.Option(10_000, "--n-boot", min=100, help="Bootstrap resamples."),
     seed: int = typer.Option(1234, "--seed", help="Bootstrap seed."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

@@ -32,25 +32,81 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
 
 
 def run(
-    task: list[str] = typer.Option(..., "--task", "-t", help="Task name (evalkit tasks list) or path to a task YAML; repeatable."),
-    model: str = typer.Option(..., "--model", "-m", help="Backend spec: openai:<base_url>@<model>, hf:<path>, vllm:<id>, lmeval:<type>,<args>, replay:<run dir>, or a catalog alias."),
-    model_arg: list[str] = typer.Option([], "--model-arg", "-M", help="Backend option key=value; repeatable (e.g. body.repeat_penalty=1.0 for openai, batch_size=16 for hf)."),
-    data_dir: str | None = typer.Option(None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder that replaces the hub: <dir>/hf/<org>/<name>/<split>.jsonl, <dir>/local/<file>."),
-    tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable (also EVALKIT_TASKS_DIR)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate only the first N items of each task."),
-    repeats: int | None = typer.Option(None, "--repeats", min=1, help="Answers per item (default: the task's generation.repeats)."),
-    out: Path | None = typer.Option(None, "--out", help="Run folder (default results/runs/<run_id>; the same command reuses it and resumes)."),
-    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the backend's limit)."),
-    max_error_rate: float = typer.Option(0.0, "--max-error-rate", min=0.0, max=1.0, help="Exit non-zero when more than this share of requests failed."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Override the task's max_tokens (recorded; changes the cache key)."),
-    temperature: float | None = typer.Option(None, "--temperature", min=0.0, help="Override the task's temperature."),
-    shard: str | None = typer.Option(None, "--shard", help="Evaluate shard i of n (i/n) of the items, e.g. for Slurm arrays."),
+    task: list[str] = typer.Option(
+        ..., "--task", "-t", help="Task name (evalkit tasks list) or path to a task YAML; repeatable."
+    ),
+    model: str = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="Backend spec: openai:<base_url>@<model>, hf:<path>, vllm:<id>, lmeval:<type>,<args>, replay:<run dir>, or a catalog alias.",
+    ),
+    model_arg: list[str] = typer.Option(
+        [],
+        "--model-arg",
+        "-M",
+        help="Backend option key=value; repeatable (e.g. body.repeat_penalty=1.0 for openai, batch_size=16 for hf).",
+    ),
+    data_dir: str | None = typer.Option(
+        None,
+        "--data-dir",
+        envvar="EVALKIT_DATA_DIR",
+        help="Data folder that replaces the hub: <dir>/hf/<org>/<name>/<split>.jsonl, <dir>/local/<file>.",
+    ),
+    tasks_dir: list[str] = typer.Option(
+        [], "--tasks-dir", help="Extra folder of task YAMLs; repeatable (also EVALKIT_TASKS_DIR)."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Evaluate only the first N items of each task."
+    ),
+    repeats: int | None = typer.Option(
+        None, "--repeats", min=1, help="Answers per item (default: the task's generation.repeats)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Run folder (default results/runs/<run_id>; the same command reuses it and resumes).",
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, help="Requests in flight (default: the backend's limit)."
+    ),
+    max_error_rate: float = typer.Option(
+        0.0,
+        "--max-error-rate",
+        min=0.0,
+        max=1.0,
+        help="Exit non-zero when more than this share of requests failed.",
+    ),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", min=1, help="Override the task's max_tokens (recorded; changes the cache key)."
+    ),
+    temperature: float | None = typer.Option(
+        None, "--temperature", min=0.0, help="Override the task's temperature."
+    ),
+    shard: str | None = typer.Option(
+        None, "--shard", help="Evaluate shard i of n (i/n) of the items, e.g. for Slurm arrays."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
-    split: str = typer.Option("all", "--split", help="all, pre-cutoff or post-cutoff: keep only items dated on/before or after the model's training cutoff (catalog; release date when none is published)."),
-    cutoff: str | None = typer.Option(None, "--cutoff", help="Training cutoff YYYY-MM-DD, for a model not in the catalog or to override it."),
-    margin_days: int = typer.Option(0, "--margin-days", min=0, help="With --split post-cutoff: keep only items dated more than this many days after the cutoff."),
-    exclude: Path | None = typer.Option(None, "--exclude", help="File of item ids to leave out (task/id or id per line), e.g. from `evalkit contamination ngram --out`."),
+    split: str = typer.Option(
+        "all",
+        "--split",
+        help="all, pre-cutoff or post-cutoff: keep only items dated on/before or after the model's training cutoff (catalog; release date when none is published).",
+    ),
+    cutoff: str | None = typer.Option(
+        None, "--cutoff", help="Training cutoff YYYY-MM-DD, for a model not in the catalog or to override it."
+    ),
+    margin_days: int = typer.Option(
+        0,
+        "--margin-days",
+        min=0,
+        help="With --split post-cutoff: keep only items dated more than this many days after the cutoff.",
+    ),
+    exclude: Path | None = typer.Option(
+        None,
+        "--exclude",
+        help="File of item ids to leave out (task/id or id per line), e.g. from `evalkit contamination ngram --out`.",
+    ),
 ) -> None:
     """Evaluate a model on one or more tasks; re-running the same command resumes."""
     from evalkit.contamination.split import split_options_to_filter
@@ -70,7 +126,9 @@ def run(
         out=out,
         concurrency=concurrency,
         max_error_rate=max_error_rate,
-        overrides={k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None},
+        overrides={
+            k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None
+        },
         shard=_parse_shard(shard),
         use_cache=not no_cache,
         progress=not no_progress,
@@ -102,9 +160,22 @@ def run(
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders (each holds summary.json)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, csv or json."),
-    by_cutoff: bool = typer.Option(False, "--by-cutoff", help="Pre- vs post-cutoff scores of each run side by side, with intervals and the gap (a contamination signal)."),
-    cutoff: str | None = typer.Option(None, "--cutoff", help="With --by-cutoff: cutoff YYYY-MM-DD (default: the run's --split cutoff, else the model's catalog cutoff)."),
-    margin_days: int = typer.Option(0, "--margin-days", min=0, help="With --by-cutoff: post-cutoff starts this many days after the cutoff."),
+    by_cutoff: bool = typer.Option(
+        False,
+        "--by-cutoff",
+        help="Pre- vs post-cutoff scores of each run side by side, with intervals and the gap (a contamination signal).",
+    ),
+    cutoff: str | None = typer.Option(
+        None,
+        "--cutoff",
+        help="With --by-cutoff: cutoff YYYY-MM-DD (default: the run's --split cutoff, else the model's catalog cutoff).",
+    ),
+    margin_days: int = typer.Option(
+        0,
+        "--margin-days",
+        min=0,
+        help="With --by-cutoff: post-cutoff starts this many days after the cutoff.",
+    ),
 ) -> None:
     """One table over run folders: task, model, n, score, 95% interval, errors, truncations."""
     if by_cutoff:
@@ -131,8 +202,11 @@ def merge(
     print_table([result.out], "table")
     typer.echo(f"merged {len(run_dirs)} run folders, {result.records} records -> {result.out}", err=True)
     if result.missing_shards:
-        typer.secho(f"shards not given: {', '.join(map(str, result.missing_shards))}; the merged run is partial",
-                    fg=typer.colors.YELLOW, err=True)
+        typer.secho(
+            f"shards not given: {', '.join(map(str, result.missing_shards))}; the merged run is partial",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -35,8 +35,13 @@ def list_tasks(
             ds = ", ".join(s.dataset.files or [])
         shots = s.prompt.fewshot.k if s.prompt.fewshot else 0
         table.add_row(
-            name, str(s.version), ds, f"{s.prompt.format}, {shots}-shot", f"{s.extract.name}/{s.grade.name}",
-            ", ".join(s.metrics), s.description.strip().splitlines()[0] if s.description.strip() else "",
+            name,
+            str(s.version),
+            ds,
+            f"{s.prompt.format}, {shots}-shot",
+            f"{s.extract.name}/{s.grade.name}",
+            ", ".join(s.metrics),
+            s.description.strip().splitlines()[0] if s.description.strip() else "",
         )
     import sys
 
@@ -50,7 +55,9 @@ def list_tasks(
 def show(
     name: str = typer.Argument(..., help="Task name or path to a task YAML."),
     n: int = typer.Option(2, "--n", min=1, help="How many items to render."),
-    data_dir: str | None = typer.Option(None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."
+    ),
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
 ) -> None:
     """Render the real prompts of the first N items, with their gold answers."""
@@ -65,7 +72,9 @@ def show(
     pool = load_fewshot_pool(task, dd)
     typer.echo(f"# {task.spec.name} v{task.spec.version}: {len(samples)} items from {loaded.source}")
     g = task.spec.generation
-    typer.echo(f"# generation: max_tokens={g.max_tokens} temperature={g.temperature} stop={g.stop} repeats={g.repeats}")
+    typer.echo(
+        f"# generation: max_tokens={g.max_tokens} temperature={g.temperature} stop={g.stop} repeats={g.repeats}"
+    )
     for s in samples[:n]:
         messages, prompt = render(task, s, select_fewshot(task.spec, s, pool))
         typer.echo(f"\n=== item {s.id} (date {s.date}, gold {s.answer!r}) ===")
@@ -108,7 +117,11 @@ def validate(
             continue
         if t.spec.name in names:
             bad += 1
-            typer.secho(f"{f}: name: {t.spec.name!r} is also defined in {names[t.spec.name]} (names must be unique)", fg=typer.colors.RED, err=True)
+            typer.secho(
+                f"{f}: name: {t.spec.name!r} is also defined in {names[t.spec.name]} (names must be unique)",
+                fg=typer.colors.RED,
+                err=True,
+            )
             continue
         names[t.spec.name] = f
         typer.echo(f"ok  {f}  ({t.spec.name} v{t.spec.version})")

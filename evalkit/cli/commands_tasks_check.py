@@ -10,9 +10,13 @@ from evalkit.cli.commands_tasks import tasks_app
 
 
 def check(
-    names: list[str] = typer.Argument(None, help="Task names or YAML paths (default with --all: every task)."),
+    names: list[str] = typer.Argument(
+        None, help="Task names or YAML paths (default with --all: every task)."
+    ),
     all_tasks: bool = typer.Option(False, "--all", help="Check every task found."),
-    data_dir: str | None = typer.Option(None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."
+    ),
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
     show: int = typer.Option(20, "--show", min=0, help="How many failing items to print per task."),
 ) -> None:
@@ -38,29 +42,46 @@ def check(
         task = index.get(name)
         rep = check_task(task, dd)
         for line in format_report(rep, show):
-            typer.secho(line, fg=None if rep.ok or not line.strip().startswith(("FAIL", "[")) else typer.colors.RED)
+            typer.secho(
+                line, fg=None if rep.ok or not line.strip().startswith(("FAIL", "[")) else typer.colors.RED
+            )
         if not rep.ok:
             failed.append(rep.task)
     if len(selected) > 1:
-        typer.echo(f"{len(selected) - len(failed)}/{len(selected)} tasks pass" + (f"; failing: {', '.join(failed)}" if failed else ""))
+        typer.echo(
+            f"{len(selected) - len(failed)}/{len(selected)} tasks pass"
+            + (f"; failing: {', '.join(failed)}" if failed else "")
+        )
     if failed or (all_tasks and index.broken):
         raise typer.Exit(1)
 
 
 def new(
     name: str = typer.Argument(..., help="Name of the new task (lower-case letters, digits, underscores)."),
-    from_hf: str | None = typer.Option(None, "--from-hf", help="Hub dataset ORG/NAME to read the columns from."),
-    from_file: Path | None = typer.Option(None, "--from-file", help="Local data file (.jsonl, .json, .csv, .parquet)."),
-    split: str | None = typer.Option(None, "--split", help="Hub split to evaluate (default: test, else validation, else train)."),
-    data_dir: str | None = typer.Option(None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."),
-    out: Path | None = typer.Option(None, "--out", help="Where to write the YAML (default: tasks/NAME.yaml)."),
+    from_hf: str | None = typer.Option(
+        None, "--from-hf", help="Hub dataset ORG/NAME to read the columns from."
+    ),
+    from_file: Path | None = typer.Option(
+        None, "--from-file", help="Local data file (.jsonl, .json, .csv, .parquet)."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="Hub split to evaluate (default: test, else validation, else train)."
+    ),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Where to write the YAML (default: tasks/NAME.yaml)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented task YAML skeleton with the dataset's real column names mapped where they are
     obvious, validate it, and print the next steps."""
     from evalkit.tasks.new import new_task
 
-    result = new_task(name, from_hf=from_hf, from_file=from_file, split=split, data_dir=data_dir, out=out, force=force)
+    result = new_task(
+        name, from_hf=from_hf, from_file=from_file, split=split, data_dir=data_dir, out=out, force=force
+    )
     typer.echo(f"wrote {result.path}")
     for line in result.mapping_lines():
         typer.echo(f"  {line}")

@@ -125,7 +125,9 @@ def _jinja() -> Any:
     import sympy
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env = SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+    )
     env.filters["signed"] = lambda v: f"- {-v}" if v < 0 else f"+ {v}"  # "3x {{ b|signed }}" -> "3x - 5"
     env.filters["paren"] = lambda v: f"({v})" if v < 0 else str(v)
     env.filters["latex"] = lambda v: sympy.latex(sympy.sympify(v))
@@ -152,7 +154,9 @@ def _compile(spec: TemplateSpec, origin: str) -> _Compiled:
             code = stringify_expr(src, names, _sympy_namespace(), transformations)
             return compile(code, f"<{origin}: template {spec.id}, {what}>", "eval")
         except Exception as e:  # SyntaxError, TokenError: the author's expression does not parse
-            raise EvalkitError(f"{origin}: template {spec.id}: {what} {src!r} is not a valid expression ({e})") from None
+            raise EvalkitError(
+                f"{origin}: template {spec.id}: {what} {src!r} is not a valid expression ({e})"
+            ) from None
 
     try:
         question = _jinja().from_string(spec.question)
@@ -245,7 +249,9 @@ def _exact(value: Any, where: str) -> Any:
     if value.free_symbols or not value.is_number:
         raise EvalkitError(f"{where}: the answer {value} is not a number (free symbols {value.free_symbols})")
     if value.is_zero is None or value.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
-        raise EvalkitError(f"{where}: the answer {value} is not a finite number; exclude such values with 'where'")
+        raise EvalkitError(
+            f"{where}: the answer {value} is not a finite number; exclude such values with 'where'"
+        )
     return sympy.nsimplify(value) if value.is_Float else value
 
 
@@ -288,7 +294,9 @@ def _one_item(t: _Compiled, rng: random.Random, origin: str) -> tuple[str, Any, 
                 if not bool(ok):
                     return None
             except TypeError:
-                raise EvalkitError(f"{origin}: template {spec.id}: where {src!r} is not decidable ({ok})") from None
+                raise EvalkitError(
+                    f"{origin}: template {spec.id}: where {src!r} is not decidable ({ok})"
+                ) from None
         drawn = ", ".join(f"{k}={v}" for k, v in values.items())
         answer = _exact(eval(t.answer, ns, dict(values)), f"{origin}: template {spec.id} (values {drawn})")
     except ZeroDivisionError:

@@ -179,7 +179,9 @@ def gap_rows(
         model_name = model.get("alias") or model.get("model") or "?"
         records = list(latest_records(run_dir / RECORDS_FILE).values())
         if not records:
-            raise EvalkitError(f"{run_dir}: no records.jsonl (or it is empty); the gap needs per-item records")
+            raise EvalkitError(
+                f"{run_dir}: no records.jsonl (or it is empty); the gap needs per-item records"
+            )
         by_task: dict[str, list[dict[str, Any]]] = {}
         for r in records:
             by_task.setdefault(str(r.get("task")), []).append(r)
@@ -193,7 +195,8 @@ def gap_rows(
                     "task": task,
                     "model": model_name,
                     "cutoff": cut.date.isoformat(),
-                    "cutoff_figure": cut.figure + (" (fallback: no published training cutoff)" if cut.fallback else ""),
+                    "cutoff_figure": cut.figure
+                    + (" (fallback: no published training cutoff)" if cut.fallback else ""),
                     "margin_days": margin_days,
                     "pre_n": pre.n_items,
                     "pre_records": pre.n_records,
@@ -254,7 +257,10 @@ def _score(v: float | None, lo: float | None, hi: float | None, signed: bool = F
 
 
 def print_gap_table(
-    run_dirs: Sequence[str | Path], fmt: str = "table", cutoff: dt.date | str | None = None, margin_days: int = 0
+    run_dirs: Sequence[str | Path],
+    fmt: str = "table",
+    cutoff: dt.date | str | None = None,
+    margin_days: int = 0,
 ) -> list[dict[str, Any]]:
     """Print the pre/post table (table, markdown, csv or json) and return its rows."""
     rows = gap_rows(run_dirs, cutoff, margin_days)
@@ -268,13 +274,28 @@ def print_gap_table(
         w.writeheader()
         w.writerows(rows)
         return rows
-    headers = ["task", "model", "cutoff", "pre n", "pre (95% CI)", "post n", "post (95% CI)", "gap (95% CI)", "undated"]
+    headers = [
+        "task",
+        "model",
+        "cutoff",
+        "pre n",
+        "pre (95% CI)",
+        "post n",
+        "post (95% CI)",
+        "gap (95% CI)",
+        "undated",
+    ]
     body = [
         [
-            r["task"], r["model"], r["cutoff"] + (" (release)" if "fallback" in r["cutoff_figure"] else ""),
-            str(r["pre_n"]), _score(r["pre_score"], r["pre_ci_low"], r["pre_ci_high"]),
-            str(r["post_n"]), _score(r["post_score"], r["post_ci_low"], r["post_ci_high"]),
-            _score(r["gap"], r["gap_ci_low"], r["gap_ci_high"], signed=True), str(r["n_undated"]),
+            r["task"],
+            r["model"],
+            r["cutoff"] + (" (release)" if "fallback" in r["cutoff_figure"] else ""),
+            str(r["pre_n"]),
+            _score(r["pre_score"], r["pre_ci_low"], r["pre_ci_high"]),
+            str(r["post_n"]),
+            _score(r["post_score"], r["post_ci_low"], r["post_ci_high"]),
+            _score(r["gap"], r["gap_ci_low"], r["gap_ci_high"], signed=True),
+            str(r["n_undated"]),
         ]  # fmt: skip
         for r in rows
     ]

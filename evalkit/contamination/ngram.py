@@ -206,7 +206,9 @@ def _chunk_texts(chunk: Chunk) -> tuple[list[str], list[str], int]:
         return texts, where, bad
     if chunk.kind == "texts":
         texts = [t for t in chunk.payload if isinstance(t, str)]
-        where = [f"{chunk.source} row {chunk.first + i}" for i, t in enumerate(chunk.payload) if isinstance(t, str)]
+        where = [
+            f"{chunk.source} row {chunk.first + i}" for i, t in enumerate(chunk.payload) if isinstance(t, str)
+        ]
         return texts, where, len(chunk.payload) - len(texts)
     text = chunk.payload.decode("utf-8", errors="replace")
     return [text], [f"{chunk.source} near line {chunk.first}"], 0
@@ -281,7 +283,9 @@ def expand_corpus(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def iter_chunks(paths: Sequence[Path], text_field: str = "text", chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[Chunk]:
+def iter_chunks(
+    paths: Sequence[Path], text_field: str = "text", chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> Iterator[Chunk]:
     """Stream every corpus file as chunks of about ``chunk_bytes``; nothing is read ahead of need."""
     for path in paths:
         kind = corpus_kind(path)
@@ -321,7 +325,9 @@ def _parquet_chunks(path: Path, text_field: str, chunk_bytes: int) -> Iterator[C
         raise EvalkitError("reading parquet corpora needs pyarrow: pip install pyarrow") from None
     pf = pq.ParquetFile(path)
     if text_field not in pf.schema_arrow.names:
-        raise EvalkitError(f"{path}: no column {text_field!r} (columns: {', '.join(pf.schema_arrow.names)}); pass --text-field")
+        raise EvalkitError(
+            f"{path}: no column {text_field!r} (columns: {', '.join(pf.schema_arrow.names)}); pass --text-field"
+        )
     texts: list[Any] = []
     size = 0
     row = 0
@@ -463,7 +469,9 @@ class OverlapReport:
         }
 
 
-def overlap_report(index: NgramIndex, keys: Sequence[str], scan: ScanResult, threshold: float = DEFAULT_THRESHOLD) -> OverlapReport:
+def overlap_report(
+    index: NgramIndex, keys: Sequence[str], scan: ScanResult, threshold: float = DEFAULT_THRESHOLD
+) -> OverlapReport:
     """Per-item overlap ratios and flags from a scan."""
     if not 0.0 < threshold <= 1.0:
         raise EvalkitError(f"--threshold {threshold}: give a share of an item's n-grams in (0, 1], e.g. 0.5")

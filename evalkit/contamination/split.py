@@ -83,7 +83,9 @@ def parse_date(value: str | dt.date, option: str = "--cutoff") -> dt.date:
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise EvalkitError(f"{option} {value!r}: write a date as YYYY-MM-DD, e.g. {option} 2024-06-30") from None
+        raise EvalkitError(
+            f"{option} {value!r}: write a date as YYYY-MM-DD, e.g. {option} 2024-06-30"
+        ) from None
 
 
 def _candidate_names(model_spec: str) -> list[str]:
@@ -140,7 +142,9 @@ def resolve_cutoff(model_spec: str, cutoff: dt.date | str | None = None) -> Cuto
     """``--cutoff`` when given, else the catalog's training cutoff, else its release date (flagged)."""
     entry = catalog_entry_for(model_spec) if model_spec else None
     if cutoff is not None:
-        return Cutoff(parse_date(cutoff), "command_line", "--cutoff on the command line", entry.id if entry else None)
+        return Cutoff(
+            parse_date(cutoff), "command_line", "--cutoff on the command line", entry.id if entry else None
+        )
     if entry is None:
         raise EvalkitError(
             f"model {model_spec!r} is not in the catalog (evalkit models list), so its training cutoff is "
@@ -190,7 +194,9 @@ def read_exclude_file(path: str | Path) -> ExcludeList:
     try:
         raw = p.read_bytes()
     except OSError as e:
-        raise EvalkitError(f"--exclude {p}: cannot read ({e.strerror}); give a file of item ids, one per line") from None
+        raise EvalkitError(
+            f"--exclude {p}: cannot read ({e.strerror}); give a file of item ids, one per line"
+        ) from None
     ids = set()
     for line in raw.decode("utf-8", errors="replace").splitlines():
         s = line.strip()
@@ -223,7 +229,9 @@ def make_split_filter(
         if warn is not None and (cut.fallback or cut.figure == "command_line"):
             warn(f"note: {cut.describe()}")
     elif cutoff is not None or margin_days:
-        raise EvalkitError("--cutoff and --margin-days only apply with --split pre-cutoff or --split post-cutoff")
+        raise EvalkitError(
+            "--cutoff and --margin-days only apply with --split pre-cutoff or --split post-cutoff"
+        )
 
     info: dict[str, Any] = {"split": split}
     if cut is not None:
@@ -247,7 +255,9 @@ def make_split_filter(
             if "warning" in out:
                 warn(f"warning: {out['warning']}")
             if counts["n_excluded_undated"] and split != "all":
-                warn(f"note: {name}: {counts['n_excluded_undated']} items without a date left out of the {split} split")
+                warn(
+                    f"note: {name}: {counts['n_excluded_undated']} items without a date left out of the {split} split"
+                )
         return kept, out
 
     return sample_filter, info

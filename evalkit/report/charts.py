@@ -41,8 +41,21 @@ KIND_NAMES = {
 }
 # Fixed colours per source, so one source looks the same on every chart.
 PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-    "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
 ]
 RUN_COLOR = "#000000"
 HIGHLIGHT_COLOR = "#e6550d"
@@ -151,8 +164,9 @@ class _Label:
     radius_px: float  # the point's own marker, which a leader line stops short of
 
 
-def _segments_cross(a0: tuple[float, float], a1: tuple[float, float], b0: tuple[float, float],
-                    b1: tuple[float, float]) -> bool:
+def _segments_cross(
+    a0: tuple[float, float], a1: tuple[float, float], b0: tuple[float, float], b1: tuple[float, float]
+) -> bool:
     """Whether two segments properly intersect (shared end points do not count)."""
 
     def orient(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> float:
@@ -188,8 +202,9 @@ def _leader(box: Box, px: float, py: float, clear: float) -> tuple[tuple[float, 
     return start, end
 
 
-def _place_labels(ax: Any, fig: Figure, labels: Sequence[_Label], obstacles: list[tuple[str, Box]],
-                  soft: list[Box]) -> ChartInfo:
+def _place_labels(
+    ax: Any, fig: Figure, labels: Sequence[_Label], obstacles: list[tuple[str, Box]], soft: list[Box]
+) -> ChartInfo:
     """Greedy placement (see module docstring). ``obstacles`` are hard (markers, bars); ``soft`` ones
     (the frontier line) are avoided when possible and crossed only when nothing else fits. Leader
     lines never cross a label or another point's marker or bar, and cross another leader line only as
@@ -213,8 +228,9 @@ def _place_labels(ax: Any, fig: Figure, labels: Sequence[_Label], obstacles: lis
         w, h = bb.width, bb.height
         px, py = ax.transData.transform((lab.x, lab.y))
 
-        def clear(box: Box, r: float, level: int, px: float = px, py: float = py, lab: _Label = lab,
-                  i: int = i) -> bool:
+        def clear(
+            box: Box, r: float, level: int, px: float = px, py: float = py, lab: _Label = lab, i: int = i
+        ) -> bool:
             """0: clear of everything; 1: the label may sit on the frontier line (it has a white backing);
             2: its leader may also cross that line; 3: and other leader lines."""
             if any(_overlaps(box, p, 2.0) for p in placed):
@@ -269,7 +285,9 @@ def _place_labels(ax: Any, fig: Figure, labels: Sequence[_Label], obstacles: lis
                     box = _text_box(px + ux * r * scale, py + uy * r * scale, w, h, ha, va)
                     if not inside(box):
                         continue
-                    hits = sum(_overlaps(box, p, 2.0) for p in placed) + sum(_overlaps(box, o) for _, o in obstacles)
+                    hits = sum(_overlaps(box, p, 2.0) for p in placed) + sum(
+                        _overlaps(box, o) for _, o in obstacles
+                    )
                     if best is None or hits < best[0]:
                         best = (hits, (r, ux, uy, ha, va, box))
             if best is not None:
@@ -300,7 +318,13 @@ def _draw_labels(ax: Any, fig: Figure, info: ChartInfo) -> None:
     for lab, r, ux, uy, ha, va in info.placements:
         arrow = None
         if r >= _LEADER_FROM_PT:
-            arrow = {"arrowstyle": "-", "lw": 0.5, "color": "#999999", "shrinkA": 0, "shrinkB": lab.radius_px / scale + 1}
+            arrow = {
+                "arrowstyle": "-",
+                "lw": 0.5,
+                "color": "#999999",
+                "shrinkA": 0,
+                "shrinkB": lab.radius_px / scale + 1,
+            }
         ax.annotate(
             lab.text,
             xy=(lab.x, lab.y),
@@ -326,7 +350,9 @@ def _segment_boxes(ax: Any, xs: Sequence[float], ys: Sequence[float], width_px: 
     boxes = []
     pts = [ax.transData.transform((x, y)) for x, y in zip(xs, ys, strict=True)]
     for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
-        boxes.append((min(x0, x1) - width_px, min(y0, y1) - width_px, max(x0, x1) + width_px, max(y0, y1) + width_px))
+        boxes.append(
+            (min(x0, x1) - width_px, min(y0, y1) - width_px, max(x0, x1) + width_px, max(y0, y1) + width_px)
+        )
     return boxes
 
 
@@ -339,8 +365,13 @@ def _caption(result: FrontierResult, x: str, extra: Sequence[str], unlabelled: S
     t = result.table
     parts = [
         "Step line: the Pareto frontier (no other model has fewer or equally many parameters and a higher or "
-        "equal score). x: " + ("total parameters (mixture-of-experts models count every expert)" if x == "total"
-                               else "parameters active per token (dense models: all)") + ", log scale.",
+        "equal score). x: "
+        + (
+            "total parameters (mixture-of-experts models count every expert)"
+            if x == "total"
+            else "parameters active per token (dense models: all)"
+        )
+        + ", log scale.",
     ]
     pub = t[t["origin"] == "published"]
     runs = t[t["origin"] == "run"]
@@ -350,8 +381,10 @@ def _caption(result: FrontierResult, x: str, extra: Sequence[str], unlabelled: S
             "and are not strictly comparable with one another or with evalkit runs."
         )
     elif len(pub):
-        parts.append("All published numbers here come from one source, whose setting is listed under it; "
-                     "evalkit runs may use a different setting.")
+        parts.append(
+            "All published numbers here come from one source, whose setting is listed under it; "
+            "evalkit runs may use a different setting."
+        )
     if len(pub) and (pub["n_sources"] > 1).any():
         parts.append("* other sources report a different number for this model (see the CSV). " + SOURCE_RULE)
     notes: dict[str, list[str]] = {}
@@ -361,8 +394,11 @@ def _caption(result: FrontierResult, x: str, extra: Sequence[str], unlabelled: S
     for note, names in notes.items():
         parts.append(f"{', '.join(names)}: {note}.")
     if len(runs):
-        parts.append("Stars: evalkit runs with 95% intervals (" + ", ".join(sorted(set(runs["metric"].astype(str))))
-                     + ").")
+        parts.append(
+            "Stars: evalkit runs with 95% intervals ("
+            + ", ".join(sorted(set(runs["metric"].astype(str))))
+            + ")."
+        )
     for note in [*result.notes, *extra]:
         note = note.strip()
         parts.append(note[:1].upper() + note[1:] + ("" if note.endswith(".") else "."))
@@ -403,7 +439,9 @@ def draw_frontier(
     src_entries = []
     for s in dict.fromkeys(pub["source"]):
         # The marker shape already says base / instruct / reasoning: list the rest of each setting once.
-        settings = " | ".join(dict.fromkeys(_setting_without_kind(v) for v in pub.loc[pub["source"] == s, "setting"]))
+        settings = " | ".join(
+            dict.fromkeys(_setting_without_kind(v) for v in pub.loc[pub["source"] == s, "setting"])
+        )
         src_entries.append((s, "\n".join(textwrap.wrap(settings, 95))))
     width_in, plot_h_in, top_in, xaxis_in = 12.0, 7.0, 0.75, 0.7
     left, right = 0.065, 0.985
@@ -426,7 +464,9 @@ def draw_frontier(
     span = max(hi_y - lo_y, 5.0)
     metric = str(t["metric"].iloc[0])
     cap = 150.0 if metric == "amc_points" else 100.0
-    ax.set_ylim(max(0.0, lo_y - 0.10 * span), min(cap, hi_y + 0.12 * span) if hi_y + 0.12 * span < cap else cap)
+    ax.set_ylim(
+        max(0.0, lo_y - 0.10 * span), min(cap, hi_y + 0.12 * span) if hi_y + 0.12 * span < cap else cap
+    )
     x_lo, x_hi = xs.min() / 1.9, xs.max() * 2.2
     ax.set_xscale("log")
     ax.set_xlim(x_lo, x_hi)
@@ -439,15 +479,22 @@ def draw_frontier(
     ax.xaxis.set_major_locator(FixedLocator(major))
     ax.xaxis.set_major_formatter(FuncFormatter(format_params))
     ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(2, 10)), numticks=50))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, p: format_params(v) if any(
-        math.isclose(v, m, rel_tol=1e-6) for m in minor_labelled) else ""))
+    ax.xaxis.set_minor_formatter(
+        FuncFormatter(
+            lambda v, p: (
+                format_params(v) if any(math.isclose(v, m, rel_tol=1e-6) for m in minor_labelled) else ""
+            )
+        )
+    )
     if len(major) + len(minor_labelled) > 14:
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.tick_params(axis="x", which="major", labelsize=10)
     ax.tick_params(axis="x", which="minor", labelsize=8, labelcolor="#555555")
     ax.tick_params(axis="y", labelsize=10)
-    ax.set_xlabel("total parameters (log scale)" if x == "total" else "active parameters per token (log scale)",
-                  fontsize=10)
+    ax.set_xlabel(
+        "total parameters (log scale)" if x == "total" else "active parameters per token (log scale)",
+        fontsize=10,
+    )
     ax.set_ylabel(y_label, fontsize=10)
     ax.grid(True, which="major", color="#dddddd", lw=0.7)
     ax.grid(True, which="minor", axis="x", color="#f0f0f0", lw=0.5)
@@ -472,22 +519,54 @@ def draw_frontier(
         if not len(sel):
             continue
         on = sel["on_frontier"].astype(bool)
-        ax.scatter(sel["x"], sel["score"], s=ms_pub, marker=marker, c=[colors[s] for s in sel["source"]],
-                   edgecolors=["#000000" if o else "#ffffff" for o in on], linewidths=[1.3 if o else 0.6 for o in on],
-                   alpha=0.95, zorder=4)
+        ax.scatter(
+            sel["x"],
+            sel["score"],
+            s=ms_pub,
+            marker=marker,
+            c=[colors[s] for s in sel["source"]],
+            edgecolors=["#000000" if o else "#ffffff" for o in on],
+            linewidths=[1.3 if o else 0.6 for o in on],
+            alpha=0.95,
+            zorder=4,
+        )
     if len(runs):
         yerr = [
             (runs["score"] - runs["ci_low"]).clip(lower=0).fillna(0),
             (runs["ci_high"] - runs["score"]).clip(lower=0).fillna(0),
         ]
-        ax.errorbar(runs["x"], runs["score"], yerr=yerr, fmt="none", ecolor=RUN_COLOR, elinewidth=1.2, capsize=3.5,
-                    zorder=4)
-        ax.scatter(runs["x"], runs["score"], s=ms_run, marker="*", c=RUN_COLOR, edgecolors="#ffffff",
-                   linewidths=0.6, zorder=5)
+        ax.errorbar(
+            runs["x"],
+            runs["score"],
+            yerr=yerr,
+            fmt="none",
+            ecolor=RUN_COLOR,
+            elinewidth=1.2,
+            capsize=3.5,
+            zorder=4,
+        )
+        ax.scatter(
+            runs["x"],
+            runs["score"],
+            s=ms_run,
+            marker="*",
+            c=RUN_COLOR,
+            edgecolors="#ffffff",
+            linewidths=0.6,
+            zorder=5,
+        )
     hl = t[t["highlight"].astype(bool)]
     if len(hl):
-        ax.scatter(hl["x"], hl["score"], s=420, marker="o", facecolors="none", edgecolors=HIGHLIGHT_COLOR,
-                   linewidths=2.0, zorder=5)
+        ax.scatter(
+            hl["x"],
+            hl["score"],
+            s=420,
+            marker="o",
+            facecolors="none",
+            edgecolors=HIGHLIGHT_COLOR,
+            linewidths=2.0,
+            zorder=5,
+        )
 
     fig.canvas.draw()
     scale = fig.dpi / 72.0
@@ -524,9 +603,15 @@ def draw_frontier(
     for r, p in zip(records, pix, strict=True):
         r["_crowd"] = sum(1 for q in pix if math.hypot(q[0] - p[0], q[1] - p[1]) < 60 * scale)
     labels = {
-        str(r["label"]): _Label(str(r["label"]), str(r["label"]), float(r["x"]), float(r["score"]),
-                                bool(r["highlight"] or r["origin"] == "run" or r["on_frontier"]), style(r),
-                                radii[str(r["label"])])
+        str(r["label"]): _Label(
+            str(r["label"]),
+            str(r["label"]),
+            float(r["x"]),
+            float(r["score"]),
+            bool(r["highlight"] or r["origin"] == "run" or r["on_frontier"]),
+            style(r),
+            radii[str(r["label"])],
+        )
         for r in records
     }
     rest_orders = [
@@ -537,7 +622,13 @@ def draw_frontier(
     info = None
     for rest in rest_orders:
         ordered = sorted(
-            records, key=lambda r, rest=rest: (not r["highlight"], r["origin"] != "run", not r["on_frontier"], *rest(r))
+            records,
+            key=lambda r, rest=rest: (
+                not r["highlight"],
+                r["origin"] != "run",
+                not r["on_frontier"],
+                *rest(r),
+            ),
         )
         attempt = _place_labels(ax, fig, [labels[str(r["label"])] for r in ordered], obstacles, soft)
         if info is None or attempt.badness < info.badness:
@@ -548,17 +639,52 @@ def draw_frontier(
     handles = [Line2D([], [], color=FRONTIER_COLOR, ls="--", lw=1.4, label="Pareto frontier")]
     for kind, marker in KIND_MARKERS.items():
         if (pub["kind"] == kind).any():
-            handles.append(Line2D([], [], ls="none", marker=marker, color="#888888", markersize=7, label=KIND_NAMES[kind]))
+            handles.append(
+                Line2D(
+                    [], [], ls="none", marker=marker, color="#888888", markersize=7, label=KIND_NAMES[kind]
+                )
+            )
     if len(pub):
         first = next(m for k, m in KIND_MARKERS.items() if (pub["kind"] == k).any())
-        handles.append(Line2D([], [], ls="none", marker=first, markerfacecolor="#bbbbbb", markeredgecolor="#000000",
-                              markeredgewidth=1.3, markersize=7, label="on the frontier"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker=first,
+                markerfacecolor="#bbbbbb",
+                markeredgecolor="#000000",
+                markeredgewidth=1.3,
+                markersize=7,
+                label="on the frontier",
+            )
+        )
     if len(runs):
-        handles.append(Line2D([], [], ls="none", marker="*", color=RUN_COLOR, markersize=12,
-                              label="evalkit run (95% interval)"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="*",
+                color=RUN_COLOR,
+                markersize=12,
+                label="evalkit run (95% interval)",
+            )
+        )
     if len(hl):
-        handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="none", markeredgecolor=HIGHLIGHT_COLOR,
-                              markeredgewidth=2, markersize=11, label="highlighted"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="o",
+                markerfacecolor="none",
+                markeredgecolor=HIGHLIGHT_COLOR,
+                markeredgewidth=2,
+                markersize=11,
+                label="highlighted",
+            )
+        )
     marker_cols = min(len(handles), 4)
     marker_leg_in = 0.28 * math.ceil(len(handles) / marker_cols) + 0.1
     # Legend columns are laid out independently: the taller column sets the height.
@@ -577,20 +703,46 @@ def draw_frontier(
     if subtitle:
         fig.text(left, 1 - 0.47 / height, subtitle, ha="left", va="top", fontsize=9.5, color="#444444")
     y_marker = (caption_in + src_leg_in + marker_leg_in) / height
-    leg1 = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(left - 0.01, y_marker), ncol=marker_cols,
-                      frameon=False, fontsize=9, handletextpad=0.4, columnspacing=1.6)
+    leg1 = fig.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(left - 0.01, y_marker),
+        ncol=marker_cols,
+        frameon=False,
+        fontsize=9,
+        handletextpad=0.4,
+        columnspacing=1.6,
+    )
     fig.add_artist(leg1)
     if src_entries:
         src_handles = [
             Line2D([], [], ls="none", marker="o", color=colors[s], markersize=8, label=f"{s}\n{setting}")
             for s, setting in src_entries
         ]
-        fig.legend(handles=src_handles, loc="upper left", bbox_to_anchor=(left - 0.01, (caption_in + src_leg_in) / height),
-                   ncol=2, frameon=False, fontsize=8, handletextpad=0.4, columnspacing=1.5, labelspacing=0.55,
-                   title="Source of each published number (and its evaluation setting)", title_fontsize=8.5,
-                   alignment="left")
-    fig.text(left, (caption_in - 0.1) / height, "\n".join(lines), ha="left", va="top", fontsize=8,
-             color="#333333", linespacing=1.35)
+        fig.legend(
+            handles=src_handles,
+            loc="upper left",
+            bbox_to_anchor=(left - 0.01, (caption_in + src_leg_in) / height),
+            ncol=2,
+            frameon=False,
+            fontsize=8,
+            handletextpad=0.4,
+            columnspacing=1.5,
+            labelspacing=0.55,
+            title="Source of each published number (and its evaluation setting)",
+            title_fontsize=8.5,
+            alignment="left",
+        )
+    fig.text(
+        left,
+        (caption_in - 0.1) / height,
+        "\n".join(lines),
+        ha="left",
+        va="top",
+        fontsize=8,
+        color="#333333",
+        linespacing=1.35,
+    )
     return fig, info
 
 
@@ -621,8 +773,11 @@ def write_table(result: FrontierResult, out: str | Path) -> Path:
     path = stem.with_suffix(".csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     both = pd.concat([result.table, result.missing], ignore_index=True)[TABLE_COLUMNS]
-    both = both.assign(_run=both["origin"] != "run").sort_values(
-        ["_run", "x", "score"], kind="stable", na_position="last").drop(columns="_run")
+    both = (
+        both.assign(_run=both["origin"] != "run")
+        .sort_values(["_run", "x", "score"], kind="stable", na_position="last")
+        .drop(columns="_run")
+    )
     both.to_csv(path, index=False, float_format="%.4g", lineterminator="\n")
     return path
 
@@ -647,7 +802,9 @@ def cutoff_notes(benchmark: str, points: pd.DataFrame) -> list[str]:
         (after if date < held else before).append(f"{name} ({word} {date.isoformat()})")
     notes = [f"{BENCHMARK_TITLES.get(benchmark, benchmark)} was first public on {held.isoformat()}"]
     if after:
-        notes.append(f"after the training cutoff (or release, where no cutoff is published) of {', '.join(after)}")
+        notes.append(
+            f"after the training cutoff (or release, where no cutoff is published) of {', '.join(after)}"
+        )
     if before:
         notes.append(f"but before that of {', '.join(before)}")
     return ["; ".join(notes) + "."]
@@ -666,8 +823,15 @@ def render_frontier(
     """Build the table, draw, and write PNG, SVG and CSV for one task."""
     from evalkit.report.frontier import DEFAULT_KINDS, frontier_table
 
-    result = frontier_table(task, runs=runs, published=published, x=x, split=split,
-                            kinds=kinds or DEFAULT_KINDS, highlight=highlight)
+    result = frontier_table(
+        task,
+        runs=runs,
+        published=published,
+        x=x,
+        split=split,
+        kinds=kinds or DEFAULT_KINDS,
+        highlight=highlight,
+    )
     t = result.table
     pub = t.loc[t["origin"] == "published", "benchmark"]
     bench = str(pub.iloc[0]) if len(pub) else task
@@ -678,7 +842,9 @@ def render_frontier(
     n_runs = int((t["origin"] == "run").sum())
     parts = []
     if n_pub:
-        parts.append(f"published scores of {n_pub} models ({', '.join(sorted(set(t.loc[t['origin'] == 'published', 'kind'])))})")
+        parts.append(
+            f"published scores of {n_pub} models ({', '.join(sorted(set(t.loc[t['origin'] == 'published', 'kind'])))})"
+        )
     if n_runs:
         parts.append(f"{n_runs} evalkit run{'s' if n_runs > 1 else ''} of {task}")
     subtitle = "; ".join(parts)
@@ -707,7 +873,9 @@ def render_all(
         done.append((f"{bench}_frontier", result, info))
         t = result.table
         if (t["params_active"].astype(float) < t["params_total"].astype(float)).any():
-            result, info = render_frontier(bench, Path(out_dir) / f"{bench}_frontier_active", runs=runs, x="active")
+            result, info = render_frontier(
+                bench, Path(out_dir) / f"{bench}_frontier_active", runs=runs, x="active"
+            )
             done.append((f"{bench}_frontier_active", result, info))
     return done
 
@@ -741,15 +909,32 @@ def draw_cutoff_comparison(
     for i, r in enumerate(rows.itertuples(index=False)):
         y = n - 1 - i
         ax.plot([r.before, r.after], [y, y], color="#999999", lw=2, zorder=1)
-        for val, lo, hi, face in ((r.before, r.before_low, r.before_high, "white"),
-                                  (r.after, r.after_low, r.after_high, "#1f77b4")):
+        for val, lo, hi, face in (
+            (r.before, r.before_low, r.before_high, "white"),
+            (r.after, r.after_low, r.after_high, "#1f77b4"),
+        ):
             if lo == lo and hi == hi:  # not NaN
-                ax.errorbar([val], [y], xerr=[[val - lo], [hi - val]], fmt="none", ecolor="#555555", capsize=3,
-                            lw=1, zorder=2)
+                ax.errorbar(
+                    [val],
+                    [y],
+                    xerr=[[val - lo], [hi - val]],
+                    fmt="none",
+                    ecolor="#555555",
+                    capsize=3,
+                    lw=1,
+                    zorder=2,
+                )
             ax.scatter([val], [y], s=60, facecolors=face, edgecolors="#1f77b4", linewidths=1.5, zorder=3)
         gap = r.after - r.before
-        ax.annotate(f"{gap:+.1f}", xy=(max(r.before, r.after), y), xytext=(8, 0), textcoords="offset points",
-                    va="center", fontsize=8.5, color="#b2182b" if gap < 0 else "#2166ac")
+        ax.annotate(
+            f"{gap:+.1f}",
+            xy=(max(r.before, r.after), y),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8.5,
+            color="#b2182b" if gap < 0 else "#2166ac",
+        )
     ax.set_yticks(range(n))
     ax.set_yticklabels(list(rows["label"])[::-1], fontsize=9)
     ax.set_ylim(-0.6, n - 0.4)
@@ -762,13 +947,34 @@ def draw_cutoff_comparison(
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     handles = [
-        Line2D([], [], ls="none", marker="o", markerfacecolor="white", markeredgecolor="#1f77b4", markersize=7,
-               label=before),
+        Line2D(
+            [],
+            [],
+            ls="none",
+            marker="o",
+            markerfacecolor="white",
+            markeredgecolor="#1f77b4",
+            markersize=7,
+            label=before,
+        ),
         Line2D([], [], ls="none", marker="o", color="#1f77b4", markersize=7, label=after),
     ]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.02, 1 - 0.42 / height), ncol=2, frameon=False,
-               fontsize=8.5)
+    fig.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.02, 1 - 0.42 / height),
+        ncol=2,
+        frameon=False,
+        fontsize=8.5,
+    )
     if caption:
-        fig.text(0.02, (cap_in - 0.1) / height, "\n".join(textwrap.wrap(caption, 140)), ha="left", va="top",
-                 fontsize=7.5, color="#333333")
+        fig.text(
+            0.02,
+            (cap_in - 0.1) / height,
+            "\n".join(textwrap.wrap(caption, 140)),
+            ha="left",
+            va="top",
+            fontsize=7.5,
+            color="#333333",
+        )
     return fig

@@ -47,7 +47,9 @@ class Comparison:
         return d
 
 
-def load_item_scores(run_dir: str | os.PathLike[str]) -> tuple[dict[ItemKey, list[float]], dict[str, set[int]]]:
+def load_item_scores(
+    run_dir: str | os.PathLike[str],
+) -> tuple[dict[ItemKey, list[float]], dict[str, set[int]]]:
     """(task, sample_id) -> correctness per graded repeat, and task -> task versions seen."""
     run = Path(run_dir)
     path = run / RECORDS_FILE
@@ -87,10 +89,40 @@ def _compare_items(
     if binary:
         b_only = sum(1 for x, y in zip(mean_a, mean_b, strict=True) if x > y)
         c_only = sum(1 for x, y in zip(mean_a, mean_b, strict=True) if y > x)
-        return Comparison(task, n, len(keys_a - keys_b), len(keys_b - keys_a), sa, sb, diff, lo, hi,
-                          mcnemar_exact(b_only, c_only), "mcnemar_exact", p_boot, b_only, c_only, warnings)
-    return Comparison(task, n, len(keys_a - keys_b), len(keys_b - keys_a), sa, sb, diff, lo, hi,
-                      p_boot, "paired_bootstrap", p_boot, None, None, warnings)
+        return Comparison(
+            task,
+            n,
+            len(keys_a - keys_b),
+            len(keys_b - keys_a),
+            sa,
+            sb,
+            diff,
+            lo,
+            hi,
+            mcnemar_exact(b_only, c_only),
+            "mcnemar_exact",
+            p_boot,
+            b_only,
+            c_only,
+            warnings,
+        )
+    return Comparison(
+        task,
+        n,
+        len(keys_a - keys_b),
+        len(keys_b - keys_a),
+        sa,
+        sb,
+        diff,
+        lo,
+        hi,
+        p_boot,
+        "paired_bootstrap",
+        p_boot,
+        None,
+        None,
+        warnings,
+    )
 
 
 def compare_runs(
@@ -132,8 +164,10 @@ def format_comparisons(comparisons: list[Comparison], name_a: str = "A", name_b:
     """A small aligned table for the terminal. The interval is the paired bootstrap's; the p-value is
     McNemar's exact test for one answer per item (else the bootstrap's, also shown as "p boot")."""
     lines = [f"A = {name_a}", f"B = {name_b}", ""]
-    header = (f"{'task':<24} {'n shared':>8} {'A':>7} {'B':>7} {'A - B':>8} {'95% interval':>19} "
-              f"{'p-value':>9}  {'test':<16} {'p boot':>7}")
+    header = (
+        f"{'task':<24} {'n shared':>8} {'A':>7} {'B':>7} {'A - B':>8} {'95% interval':>19} "
+        f"{'p-value':>9}  {'test':<16} {'p boot':>7}"
+    )
     lines.append(header)
     for c in comparisons:
         lines.append(

@@ -26,9 +26,33 @@ DEFAULT_KINDS = ("instruct", "reasoning")
 
 # Columns of the table behind a chart (and of its CSV), in order.
 TABLE_COLUMNS = [
-    "label", "model", "name", "origin", "kind", "task", "benchmark", "split", "metric", "x", "params_total",
-    "params_active", "score", "ci_low", "ci_high", "n", "on_frontier", "highlight", "setting", "source",
-    "source_detail", "source_type", "n_sources", "choice", "other_sources", "note", "run_dir",
+    "label",
+    "model",
+    "name",
+    "origin",
+    "kind",
+    "task",
+    "benchmark",
+    "split",
+    "metric",
+    "x",
+    "params_total",
+    "params_active",
+    "score",
+    "ci_low",
+    "ci_high",
+    "n",
+    "on_frontier",
+    "highlight",
+    "setting",
+    "source",
+    "source_detail",
+    "source_type",
+    "n_sources",
+    "choice",
+    "other_sources",
+    "note",
+    "run_dir",
 ]
 
 
@@ -161,8 +185,10 @@ def frontier_table(
                 f"published scores are whole-benchmark numbers with no {split} split; they are omitted"
             )
         elif bench is None:
-            notes.append(f"no published scores for {task} (published benchmarks: "
-                         f"{', '.join(sorted(set(table['benchmark'])))})")
+            notes.append(
+                f"no published scores for {task} (published benchmarks: "
+                f"{', '.join(sorted(set(table['benchmark'])))})"
+            )
         else:
             bench_metrics = sorted(set(table.loc[table["benchmark"] == bench, "metric"]))
             use_metric = metric if metric in bench_metrics else (bench_metrics[0] if metric is None else None)
@@ -183,7 +209,9 @@ def frontier_table(
                 p["n"] = float("nan")
                 p["run_dir"] = ""
                 if bench != task:
-                    notes.append(f"published scores are for {bench}; the runs' task is {task} (protocols differ)")
+                    notes.append(
+                        f"published scores are for {bench}; the runs' task is {task} (protocols differ)"
+                    )
                 frames.append(p)
 
     if not frames:

@@ -35,8 +35,17 @@ if TYPE_CHECKING:
 PUBLISHED_FILE = Path(__file__).resolve().parents[1] / "catalog" / "published.csv"
 
 COLUMNS = (
-    "model", "benchmark", "metric", "score", "kind", "setting",
-    "source", "source_detail", "source_date", "source_type", "note",
+    "model",
+    "benchmark",
+    "metric",
+    "score",
+    "kind",
+    "setting",
+    "source",
+    "source_detail",
+    "source_date",
+    "source_type",
+    "note",
 )
 KINDS = ("base", "instruct", "reasoning")
 SOURCE_TYPES = ("developer", "third_party", "derived")
@@ -93,13 +102,17 @@ def read_published_rows(path: str | Path | None = None) -> list[dict[str, Any]]:
         where = f"{p.name} line {line}"
         model = r["model"]
         if model not in ids:
-            hint = f" (use the catalog id {other[model.lower()]!r})" if model.lower() in other else (
-                "; add the model to evalkit/catalog/models.yaml first"
+            hint = (
+                f" (use the catalog id {other[model.lower()]!r})"
+                if model.lower() in other
+                else ("; add the model to evalkit/catalog/models.yaml first")
             )
             problems.append(f"{where}: model {model!r} is not a catalog id{hint}")
         for col in ("benchmark", "metric"):
             if not _NAME_RE.match(r[col]):
-                problems.append(f"{where}: {col} {r[col]!r} must be a lower-case task-like name such as mmlu_pro")
+                problems.append(
+                    f"{where}: {col} {r[col]!r} must be a lower-case task-like name such as mmlu_pro"
+                )
         try:
             score = float(r["score"])
         except ValueError:
@@ -111,7 +124,9 @@ def read_published_rows(path: str | Path | None = None) -> list[dict[str, Any]]:
         if r["kind"] not in KINDS:
             problems.append(f"{where}: kind {r['kind']!r} must be one of {', '.join(KINDS)}")
         if r["source_type"] not in SOURCE_TYPES:
-            problems.append(f"{where}: source_type {r['source_type']!r} must be one of {', '.join(SOURCE_TYPES)}")
+            problems.append(
+                f"{where}: source_type {r['source_type']!r} must be one of {', '.join(SOURCE_TYPES)}"
+            )
         if not r["source"]:
             problems.append(f"{where}: every score needs a source")
         try:
@@ -153,9 +168,10 @@ def _reason(chosen: dict[str, Any], others: Sequence[dict[str, Any]]) -> str:
         return "only source"
     runner_up = others[0]
     if chosen["source_type"] != runner_up["source_type"]:
-        return {"developer": "developer's own number", "third_party": "published number over a re-scored one"}[
-            chosen["source_type"]
-        ]
+        return {
+            "developer": "developer's own number",
+            "third_party": "published number over a re-scored one",
+        }[chosen["source_type"]]
     if chosen["source_date"] != runner_up["source_date"]:
         return "most recent source"
     return "first listed of equally ranked sources"

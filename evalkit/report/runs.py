@@ -24,9 +24,29 @@ if TYPE_CHECKING:
 
 
 RUN_COLUMNS = [
-    "model", "name", "in_catalog", "model_raw", "task", "split", "metric", "n", "score", "ci_low", "ci_high",
-    "tokens", "tokens_prompt", "tokens_completion", "errors", "truncated", "no_answer", "repeats",
-    "params_total", "params_active", "status", "run_id", "run_dir",
+    "model",
+    "name",
+    "in_catalog",
+    "model_raw",
+    "task",
+    "split",
+    "metric",
+    "n",
+    "score",
+    "ci_low",
+    "ci_high",
+    "tokens",
+    "tokens_prompt",
+    "tokens_completion",
+    "errors",
+    "truncated",
+    "no_answer",
+    "repeats",
+    "params_total",
+    "params_active",
+    "status",
+    "run_id",
+    "run_dir",
 ]
 
 
@@ -44,7 +64,9 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
         elif p.is_dir():
             inner = sorted(s.parent for s in p.rglob(SUMMARY_FILE))
             if not inner:
-                raise EvalkitError(f"{p}: no summary.json in it or below it; give run folders written by `evalkit run`")
+                raise EvalkitError(
+                    f"{p}: no summary.json in it or below it; give run folders written by `evalkit run`"
+                )
             found.extend(inner)
         else:
             raise EvalkitError(f"{p}: not a run folder (no such directory)")
@@ -98,7 +120,9 @@ def summary_rows(run_dir: Path, metric: str | None = None) -> list[dict[str, Any
         params_total = params_active = (float(count) / 1e9) if count else None
     tasks = summary.get("tasks")
     if not isinstance(tasks, dict):
-        raise EvalkitError(f"{run_dir / SUMMARY_FILE}: no 'tasks' object; is this a summary written by evalkit?")
+        raise EvalkitError(
+            f"{run_dir / SUMMARY_FILE}: no 'tasks' object; is this a summary written by evalkit?"
+        )
     rows = []
     for key, t in tasks.items():
         name = metric if metric and metric in (t.get("metrics") or {}) else t.get("primary")

@@ -11,7 +11,21 @@ from typing import Any
 
 from evalkit.errors import EvalkitError
 
-COLUMNS = ["task", "model", "split", "n", "score", "ci_low", "ci_high", "metric", "errors", "truncated", "no_answer", "tokens", "run_dir"]
+COLUMNS = [
+    "task",
+    "model",
+    "split",
+    "n",
+    "score",
+    "ci_low",
+    "ci_high",
+    "metric",
+    "errors",
+    "truncated",
+    "no_answer",
+    "tokens",
+    "run_dir",
+]
 
 
 def report_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:

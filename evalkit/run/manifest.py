@@ -16,8 +16,22 @@ from evalkit.secrets import redact_spec
 
 MANIFEST_FILE = "manifest.json"
 PACKAGES = (
-    "evalkit", "typer", "pydantic", "jinja2", "datasets", "pandas", "sympy", "math-verify",
-    "latex2sympy2_extended", "aiohttp", "torch", "transformers", "gguf", "vllm", "lm-eval", "llama_cpp_python",
+    "evalkit",
+    "typer",
+    "pydantic",
+    "jinja2",
+    "datasets",
+    "pandas",
+    "sympy",
+    "math-verify",
+    "latex2sympy2_extended",
+    "aiohttp",
+    "torch",
+    "transformers",
+    "gguf",
+    "vllm",
+    "lm-eval",
+    "llama_cpp_python",
 )
 
 
@@ -41,8 +55,15 @@ def git_commit() -> dict[str, Any] | None:
     if not (root / ".git").exists():
         return None
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if sha.returncode != 0:
@@ -90,4 +111,3 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-

@@ -31,7 +31,11 @@ class MergeResult:
 
 def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
     """What shards of one evaluation share: model, task files, data, output-affecting parameters, filters."""
-    params = {k: v for k, v in (manifest.get("parameters") or {}).items() if k not in ("shard", "concurrency", "max_error_rate")}
+    params = {
+        k: v
+        for k, v in (manifest.get("parameters") or {}).items()
+        if k not in ("shard", "concurrency", "max_error_rate")
+    }
     tasks = manifest.get("tasks") or {}
     return {
         "model": (manifest.get("backend") or {}).get("identity"),
@@ -55,7 +59,9 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
     fingerprint = _fingerprint(first)
     for d, m in zip(run_dirs, manifests, strict=True):
         if m.get("status") not in ("complete", "complete_with_errors"):
-            raise EvalkitError(f"{d}: the run did not finish (status {m.get('status')!r}); run its command again first")
+            raise EvalkitError(
+                f"{d}: the run did not finish (status {m.get('status')!r}); run its command again first"
+            )
         fp = _fingerprint(m)
         for what in fingerprint:
             if fp[what] != fingerprint[what]:
@@ -65,7 +71,9 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
     shards = [(m.get("parameters") or {}).get("shard") for m in manifests]
     sizes = {s[1] for s in shards if s}
     if len(sizes) > 1 or (sizes and None in shards):
-        raise EvalkitError(f"the folders come from different shardings ({sorted(map(str, shards))}); merge one --shard i/n set")
+        raise EvalkitError(
+            f"the folders come from different shardings ({sorted(map(str, shards))}); merge one --shard i/n set"
+        )
     indexes = [s[0] for s in shards if s]
     if len(indexes) != len(set(indexes)):
         raise EvalkitError("the same shard is given twice")
@@ -80,7 +88,11 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
         for rec in merged.values():
             w.write(rec)
     specs = {name: TaskSpec.model_validate(t["spec"]) for name, t in (first.get("tasks") or {}).items()}
-    previous = json.loads((Path(run_dirs[0]) / SUMMARY_FILE).read_text()) if (Path(run_dirs[0]) / SUMMARY_FILE).is_file() else {}
+    previous = (
+        json.loads((Path(run_dirs[0]) / SUMMARY_FILE).read_text())
+        if (Path(run_dirs[0]) / SUMMARY_FILE).is_file()
+        else {}
+    )
     tasks = summarize_tasks(specs, merged.values(), previous)
     model = previous.get("model") or first.get("backend") or {}
     summary = build_summary(out.name, model, tasks)
@@ -90,7 +102,10 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
         **first,
         "run_id": out.name,
         "parameters": {**(first.get("parameters") or {}), "shard": None},
-        "merged_from": [{"run": str(d), "shard": s, "run_id": m.get("run_id")} for d, s, m in zip(run_dirs, shards, manifests, strict=True)],
+        "merged_from": [
+            {"run": str(d), "shard": s, "run_id": m.get("run_id")}
+            for d, s, m in zip(run_dirs, shards, manifests, strict=True)
+        ],
         "missing_shards": missing,
         "merged": now_iso(),
         "counts": {"records": len(merged), "errors": n_errors},

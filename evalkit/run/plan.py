@@ -85,7 +85,15 @@ def plan_task(
         for r in range(n_rep):
             key = request_key(model_identity, messages, prompt, params, r)
             reqs.append(
-                Request(key=key, task=task.spec.name, sample_id=s.id, repeat=r, params=params, messages=messages, prompt=prompt)
+                Request(
+                    key=key,
+                    task=task.spec.name,
+                    sample_id=s.id,
+                    repeat=r,
+                    params=params,
+                    messages=messages,
+                    prompt=prompt,
+                )
             )
     n_avail = n_available if n_available is not None else len(samples)
     return TaskPlan(task, list(chosen), reqs, loaded.source, loaded.revision, loaded.sha256, n_avail)

@@ -113,9 +113,15 @@ def rescore_run(
                 completion, sample, spec.extract.name, spec.grade.name, contexts[rec["task"]]
             )
         except (KeyError, ValueError) as e:
-            raise EvalkitError(f"{records_path}: record {rec.get('key')!r} ({rec['task']}): cannot score: {e}") from None
+            raise EvalkitError(
+                f"{records_path}: record {rec.get('key')!r} ({rec['task']}): cannot score: {e}"
+            ) from None
         new = dict(rec)
-        new["extraction"] = {"answer": extraction.answer, "method": extraction.method, "status": extraction.status}
+        new["extraction"] = {
+            "answer": extraction.answer,
+            "method": extraction.method,
+            "status": extraction.status,
+        }
         new["grade"] = {"correct": grade.correct, "reason": grade.reason, "points": grade.points}
         return new
 
@@ -124,7 +130,9 @@ def rescore_run(
     result.unknown_task = sum(1 for r in old if r.get("status") == "ok" and r.get("task") not in specs)
     new_records = list(old)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="evalkit-rescore") as pool:
-        for done, (i, rec) in enumerate(zip(todo, pool.map(rescore_one, [old[i] for i in todo]), strict=True), 1):
+        for done, (i, rec) in enumerate(
+            zip(todo, pool.map(rescore_one, [old[i] for i in todo]), strict=True), 1
+        ):
             new_records[i] = rec
             if progress is not None:
                 progress(done, len(todo))
@@ -179,7 +187,10 @@ def rescore_run(
     previous_entry = manifest.get("rescored")
     history = []
     if isinstance(previous_entry, dict):
-        history = [*previous_entry.get("history", []), {k: v for k, v in previous_entry.items() if k != "history"}]
+        history = [
+            *previous_entry.get("history", []),
+            {k: v for k, v in previous_entry.items() if k != "history"},
+        ]
     manifest["rescored"] = {**entry, "history": history}
     write_json_atomic(manifest_path, manifest)
     return result

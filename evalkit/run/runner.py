@@ -140,7 +140,10 @@ class _Progress:
         done = self._p.tasks[0].completed + 1
         rate = done / max(1e-9, time.perf_counter() - self._t0)
         self._p.update(
-            self._id, advance=1, rate=f"{rate:.2f} req/s", errors=f"{self.errors} errors" if self.errors else ""
+            self._id,
+            advance=1,
+            rate=f"{rate:.2f} req/s",
+            errors=f"{self.errors} errors" if self.errors else "",
         )
 
     def close(self) -> None:
@@ -148,11 +151,17 @@ class _Progress:
             self._p.stop()
 
 
-def score_record(task: LoadedTask, req: Request, sample: Sample, completion: Completion, identity: str, cached: bool) -> dict[str, Any]:
+def score_record(
+    task: LoadedTask, req: Request, sample: Sample, completion: Completion, identity: str, cached: bool
+) -> dict[str, Any]:
     extraction = grade = None
     if completion.ok:
         extraction, grade = score_completion(
-            completion, sample, task.spec.extract.name, task.spec.grade.name, ScoringContext.for_task(task.spec)
+            completion,
+            sample,
+            task.spec.extract.name,
+            task.spec.grade.name,
+            ScoringContext.for_task(task.spec),
         )
     return make_record(req, sample, task.spec.version, identity, completion, extraction, grade, cached)
 
@@ -187,8 +196,15 @@ def prepare(cfg: RunConfig) -> tuple[Backend, list[TaskPlan]]:
     plans = []
     for t, samples, loaded, n_available, info in loaded_tasks:
         plan = plan_task(
-            t, backend.info.identity, data_dir, None, cfg.repeats, cfg.overrides,
-            samples=samples, loaded=loaded, n_available=n_available,
+            t,
+            backend.info.identity,
+            data_dir,
+            None,
+            cfg.repeats,
+            cfg.overrides,
+            samples=samples,
+            loaded=loaded,
+            n_available=n_available,
         )
         plan.excluded = info
         plans.append(plan)
@@ -303,7 +319,9 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
                     waiting.setdefault(req.key, []).append(req)
                     continue
                 task = by_task[req.task].task
-                writer.write(score_record(task, req, samples[(req.task, req.sample_id)], comp, identity, True))
+                writer.write(
+                    score_record(task, req, samples[(req.task, req.sample_id)], comp, identity, True)
+                )
                 counts["cached"] += 1
                 progress.advance(True)
 
@@ -330,7 +348,11 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
                 await execute(backend, to_send, on_done, cfg.concurrency)
     except BaseException as e:
         # Answers so far are saved; the manifest says the run stopped and why.
-        manifest.update(status="stopped", stopped=now_iso(), stop_reason=redact_text(f"{type(e).__name__}: {str(e)[:300]}"))
+        manifest.update(
+            status="stopped",
+            stopped=now_iso(),
+            stop_reason=redact_text(f"{type(e).__name__}: {str(e)[:300]}"),
+        )
         write_json_atomic(run_dir / MANIFEST_FILE, manifest)
         raise
     finally:
@@ -357,7 +379,14 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
     )
     write_json_atomic(run_dir / MANIFEST_FILE, manifest)
     return RunResult(
-        run_dir, summary, len(all_reqs), counts["sent"], counts["cached"], n_resumed, n_errors, time.perf_counter() - t_start
+        run_dir,
+        summary,
+        len(all_reqs),
+        counts["sent"],
+        counts["cached"],
+        n_resumed,
+        n_errors,
+        time.perf_counter() - t_start,
     )
 
 

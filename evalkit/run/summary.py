@@ -101,7 +101,9 @@ def summarize_task(
     return out
 
 
-def build_summary(run_id: str, model: Mapping[str, Any], tasks: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def build_summary(
+    run_id: str, model: Mapping[str, Any], tasks: Mapping[str, dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "model": dict(model),

@@ -66,7 +66,9 @@ class GradeReport:
         return lines
 
 
-def setup_for(kind: str | None, task: str | None, tasks_dirs: Sequence[str | os.PathLike[str]] = ()) -> GradeSetup:
+def setup_for(
+    kind: str | None, task: str | None, tasks_dirs: Sequence[str | os.PathLike[str]] = ()
+) -> GradeSetup:
     """The extractor/grader for ``--kind`` or for a task (its extractor options, stop sequences and
     grader options)."""
     if kind is not None and kind not in KINDS:
@@ -116,7 +118,9 @@ def read_lines(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]]
         if not isinstance(obj["gold"], (str, int, float)) or isinstance(obj["gold"], bool):
             raise EvalkitError(f"{p}:{i}: 'gold' must be a string or a number")
         ch = obj.get("choices")
-        if ch is not None and not (isinstance(ch, list) and all(isinstance(c, (str, int, float)) for c in ch)):
+        if ch is not None and not (
+            isinstance(ch, list) and all(isinstance(c, (str, int, float)) for c in ch)
+        ):
             raise EvalkitError(f"{p}:{i}: 'choices' must be a list of option texts")
         if obj.get("meta") is not None and not isinstance(obj["meta"], Mapping):
             raise EvalkitError(f"{p}:{i}: 'meta' must be an object")

@@ -435,7 +435,8 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
             idx = ord(let) - ord("A")
             lower_ok = m.group("let").isupper() or m.group("paren") or last.lower() == m.group("let").lower()
             if lower_ok and (
-                not rest or (options and idx < len(options) and _norm_option(rest) == _norm_option(options[idx]))
+                not rest
+                or (options and idx < len(options) and _norm_option(rest) == _norm_option(options[idx]))
             ):
                 return let, "lone_letter"
     # A completion of a prompt ending in "Answer:" may open with the letter ("B. text ...").
@@ -446,7 +447,9 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
         if m.group(0).rstrip().endswith(":") and rest:
             # "B: Paris" names option B only when the option's own text follows; "A: Let's think
             # step by step" is a dialogue label (base models continue few-shot prompts with it).
-            if not (idx < len(norm_options) and _norm_option(rest).startswith(_norm_option(norm_options[idx]))):
+            if not (
+                idx < len(norm_options) and _norm_option(rest).startswith(_norm_option(norm_options[idx]))
+            ):
                 return None, "none"
         return m.group(1), "leading_letter"
     return None, "none"
@@ -455,7 +458,9 @@ def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> tuple[s
 # The letter, then the end, a line break, ".", ")" or a ":" that ends the line (not "A good idea", not
 # "I think", and not a dialogue label such as "A: Let's think step by step").
 _LEADING_RE = re.compile(r"\s{0,20}\(?([A-Z])(?:\)|[.:](?=\s|$)|(?=\s*\n)|(?=\s*$))")
-_HYPOTHETICAL_RE = re.compile(r"\b(?:if|assume|assuming|suppose|supposing|whether|not|unless)\b[^.\n]*$", re.IGNORECASE)
+_HYPOTHETICAL_RE = re.compile(
+    r"\b(?:if|assume|assuming|suppose|supposing|whether|not|unless)\b[^.\n]*$", re.IGNORECASE
+)
 
 
 @functools.lru_cache(maxsize=64)

@@ -28,7 +28,9 @@ def _points(ctx: ScoringContext, correct: bool, extraction: Extraction) -> float
         return None
     if isinstance(scheme, str):
         if scheme not in POINT_SCHEMES:
-            raise ValueError(f"grade option points: unknown scheme {scheme!r} (known: {', '.join(POINT_SCHEMES)})")
+            raise ValueError(
+                f"grade option points: unknown scheme {scheme!r} (known: {', '.join(POINT_SCHEMES)})"
+            )
         table = POINT_SCHEMES[scheme]
     elif isinstance(scheme, Mapping) and set(scheme) == {"correct", "blank", "wrong"}:
         table = {k: float(v) for k, v in scheme.items()}
@@ -157,4 +159,3 @@ def grade_integer(extraction: Extraction, sample: Sample, ctx: ScoringContext) -
         return _grade(ctx, extraction, False, "out_of_range")
     ok = pred == gold
     return _grade(ctx, extraction, ok, "match" if ok else "mismatch")
-

@@ -97,7 +97,9 @@ def last_box(text: str) -> Box | None:
     return Box(best.start, best.end, content)
 
 
-_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textnormal)\s*\{")
+_TEXT_WRAPPERS = re.compile(
+    r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|textnormal)\s*\{"
+)
 
 
 def unwrap_commands(s: str) -> str:
@@ -140,6 +142,8 @@ _SIZE_CMDS = re.compile(r"\\\\|\\(?:left|right|big|Big|bigg|Bigg|displaystyle)(?
 
 def _keep_linebreak(repl: str) -> Callable[[re.Match[str]], str]:
     return lambda m: m.group(0) if m.group(0) == "\\\\" else repl
+
+
 _SPACE_AROUND = re.compile(r"\s*([,(){}\[\]=+\-<>^_])\s*")
 _SCI = re.compile(r"([+-]?\d+(?:\.\d+)?)[eE]([+-]?\d+)")
 

@@ -190,7 +190,9 @@ def math_equal(
     if ge or pe:
         if ge != pe:
             return MathVerdict(False, "ellipsis_mismatch", "sequence")
-        return _sequence_equal(g, p, timeout_s=timeout_s, rel_tol=rel_tol, max_chars=max_chars, set_relation=set_relation)
+        return _sequence_equal(
+            g, p, timeout_s=timeout_s, rel_tol=rel_tol, max_chars=max_chars, set_relation=set_relation
+        )
 
     if not _braces_balanced(p):
         return MathVerdict(False, "unbalanced_braces", "length")

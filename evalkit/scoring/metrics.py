@@ -121,8 +121,15 @@ def accuracy_official_compatible(rows: Sequence[ScoredRow], options: Mapping[str
     with no answer (MMLU-Pro); ``extra.random_guess_hits`` counts those lucky guesses."""
     res = _proportion("accuracy_official_compatible", rows, lambda r: r.correct)
     hits = sum(1 for r in rows if r.correct and r.status != "ok")
-    return MetricResult(res.name, res.value, res.ci_low, res.ci_high, res.n, res.n_items,
-                        {**res.extra, "random_guess_hits": hits})
+    return MetricResult(
+        res.name,
+        res.value,
+        res.ci_low,
+        res.ci_high,
+        res.n,
+        res.n_items,
+        {**res.extra, "random_guess_hits": hits},
+    )
 
 
 AMC_POINTS = {"correct": 6.0, "blank": 1.5, "wrong": 0.0}
@@ -182,9 +189,18 @@ def amc_points(rows: Sequence[ScoredRow], options: Mapping[str, Any]) -> MetricR
     top = AMC_POINTS["correct"] * per_contest
     n_items = sum(len(items) for items in by_contest.values())
     return MetricResult(
-        "amc_points", value, max(0.0, value - half), min(top, value + half), len(rows), n_items,
-        {"max": top, "contests": contests, "contest_field": field_name,
-         "interval": "stratified_by_contest_clustered_by_item"},
+        "amc_points",
+        value,
+        max(0.0, value - half),
+        min(top, value + half),
+        len(rows),
+        n_items,
+        {
+            "max": top,
+            "contests": contests,
+            "contest_field": field_name,
+            "interval": "stratified_by_contest_clustered_by_item",
+        },
     )
 
 
@@ -216,8 +232,15 @@ def _mean_at(name: str) -> Metric:
             return MetricResult(name, 0.0, None, None, 0, 0, {"k": k})
         mean, lo, hi = clustered_interval(vals)
         n = sum(len(v) for v in vals.values())
-        return MetricResult(name, mean, lo, hi, n, len(vals),
-                            {"k": k, "items_with_fewer_repeats": short, "interval": "clustered_by_item"})
+        return MetricResult(
+            name,
+            mean,
+            lo,
+            hi,
+            n,
+            len(vals),
+            {"k": k, "items_with_fewer_repeats": short, "interval": "clustered_by_item"},
+        )
 
     metric.__doc__ = "Mean accuracy over the first k repeats of each item (mean@k), item-clustered interval."
     return metric
@@ -260,8 +283,10 @@ def _maj_at(name: str) -> Metric:
             extra["method"] = "strict majority of correct answers (records carry no answers): a lower bound"
         return MetricResult(name, hits / n_items, lo, hi, len(rows), n_items, extra)
 
-    metric.__doc__ = ("Majority vote over the first k answers of each item (maj@k): the most frequent "
-                      "extracted answer (ties: the earliest) decides; no answer does not vote.")
+    metric.__doc__ = (
+        "Majority vote over the first k answers of each item (maj@k): the most frequent "
+        "extracted answer (ties: the earliest) decides; no answer does not vote."
+    )
     return metric
 
 
@@ -279,10 +304,19 @@ def _pass_at(name: str) -> Metric:
             vals.append(pass_at_k(n, c, min(k, n)))
         mean, lo, hi = mean_interval(vals)
         return MetricResult(
-            name, mean, None if lo is None else max(0.0, lo), None if hi is None else min(1.0, hi),
-            len(rows), len(items),
-            {"k": k, "estimator": "unbiased (Chen et al. 2021)", "items_with_fewer_repeats": short,
-             "note": "items with n < k use k = n", "interval": "normal_over_items"},
+            name,
+            mean,
+            None if lo is None else max(0.0, lo),
+            None if hi is None else min(1.0, hi),
+            len(rows),
+            len(items),
+            {
+                "k": k,
+                "estimator": "unbiased (Chen et al. 2021)",
+                "items_with_fewer_repeats": short,
+                "note": "items with n < k use k = n",
+                "interval": "normal_over_items",
+            },
         )
 
     metric.__doc__ = "Unbiased pass@k over all repeats of each item (Chen et al. 2021)."

@@ -115,8 +115,14 @@ class MathSandbox:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             self._zygote = subprocess.Popen(
-                [sys.executable, "-c", "import sys; from evalkit.scoring._zygote import main; "
-                 "main(int(sys.argv[1]), int(sys.argv[2]))", str(child.fileno()), str(self.memory_mb)],
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from evalkit.scoring._zygote import main; "
+                    "main(int(sys.argv[1]), int(sys.argv[2]))",
+                    str(child.fileno()),
+                    str(self.memory_mb),
+                ],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -232,7 +238,11 @@ class MathSandbox:
 
     # -- the check ----------------------------------------------------------------------------
     def check(
-        self, gold: str, pred: str, timeout_s: float = DEFAULT_TIMEOUT_S, options: dict[str, Any] | None = None
+        self,
+        gold: str,
+        pred: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        options: dict[str, Any] | None = None,
     ) -> tuple[bool, str]:
         """Run one equivalence check in a worker; (False, "timeout") when it overruns ``timeout_s``."""
         payload = json.dumps([gold, pred, dict(options or {})]).encode()

@@ -19,7 +19,9 @@ def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, 
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def clustered_interval(values_by_item: Mapping[str, Sequence[float]], z: float = Z95) -> tuple[float, float, float]:
+def clustered_interval(
+    values_by_item: Mapping[str, Sequence[float]], z: float = Z95
+) -> tuple[float, float, float]:
     """Mean of 0/1 values answered several times per item, with a 95% interval clustered by item.
 
     With repeats, answers to one item are correlated; treating them as independent would make the

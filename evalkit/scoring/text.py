@@ -74,12 +74,7 @@ def answer_text(completion: Completion, stop: tuple[str, ...] | list[str]) -> tu
     separate field and an empty text because it hit max_tokens was truncated in the reasoning.
     """
     text, _reasoning, truncated = split_reasoning(completion.text or "")
-    if (
-        not truncated
-        and completion.finish_reason == "length"
-        and completion.reasoning
-        and not text.strip()
-    ):
+    if not truncated and completion.finish_reason == "length" and completion.reasoning and not text.strip():
         truncated = True
     text = cut_at_stop(text, stop)
     if len(text) > MAX_SEARCH_CHARS:

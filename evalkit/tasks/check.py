@@ -111,12 +111,16 @@ def answer_writer(task: LoadedTask) -> Callable[[str], str]:
     boxed = "\\boxed" in _template_text(task)
     if name in LETTER_EXTRACTORS:
         if boxed:
-            return lambda a: f"Checking the options, the answer is option {a}, so the answer is \\boxed{{{a}}}."
+            return lambda a: (
+                f"Checking the options, the answer is option {a}, so the answer is \\boxed{{{a}}}."
+            )
         return lambda a: f"The answer is ({a})."
     if name == "boxed":
         return lambda a: f"Putting it together, the answer is \\boxed{{{a}}}."
     if name == "answer_line":
-        return lambda a: f"Therefore the result follows.\nFinal Answer: The final answer is ${a}$. I hope it is correct."
+        return lambda a: (
+            f"Therefore the result follows.\nFinal Answer: The final answer is ${a}$. I hope it is correct."
+        )
     if name == "integer":
         if boxed:
             return lambda a: f"Putting it together, the answer is \\boxed{{{a}}}."
@@ -211,7 +215,9 @@ def _gold_letter(sample: Sample) -> str:
 def _data_problems(task: LoadedTask, s: Sample, is_letter: bool) -> list[ItemProblem]:
     out = []
     if s.date is None:
-        out.append(ItemProblem(s.id, "data", "no date: give fields.date, fields.date_from or a task-level date"))
+        out.append(
+            ItemProblem(s.id, "data", "no date: give fields.date, fields.date_from or a task-level date")
+        )
     if not s.question.strip():
         out.append(ItemProblem(s.id, "data", "empty question"))
     if not s.answer.strip():
@@ -222,18 +228,26 @@ def _data_problems(task: LoadedTask, s: Sample, is_letter: bool) -> list[ItemPro
         else:
             g = _gold_letter(s)
             if g not in s.letters:
-                out.append(ItemProblem(
-                    s.id, "data", f"gold {s.answer!r} is not one of the item's option letters {''.join(s.letters)}"
-                ))
+                out.append(
+                    ItemProblem(
+                        s.id,
+                        "data",
+                        f"gold {s.answer!r} is not one of the item's option letters {''.join(s.letters)}",
+                    )
+                )
     if task.spec.grade.name in INTEGER_GRADERS:
         from evalkit.scoring.extract import parse_integer
 
         if parse_integer(s.answer) is None:
-            out.append(ItemProblem(s.id, "data", f"gold {s.answer!r} is not an integer but the grader is 'integer'"))
+            out.append(
+                ItemProblem(s.id, "data", f"gold {s.answer!r} is not an integer but the grader is 'integer'")
+            )
     return out
 
 
-def _score(task: LoadedTask, text: str, sample: Sample, ctx: ScoringContext) -> tuple[str, bool, float | None, str | None]:
+def _score(
+    task: LoadedTask, text: str, sample: Sample, ctx: ScoringContext
+) -> tuple[str, bool, float | None, str | None]:
     ex, gr = score_completion(
         Completion(text=text, finish_reason="stop"), sample, task.spec.extract.name, task.spec.grade.name, ctx
     )
@@ -327,7 +341,12 @@ def check_task(task: LoadedTask, data_dir: Path | None, max_problems: int = 1000
                         msg += "; if the two are the same value written differently, this is expected"
                 add(ItemProblem(s.id, p.name, msg, text))
         if offers_blank:
-            text = write_completion(task, lambda a: f"I cannot solve this reliably, so I leave it blank: \\boxed{{{a}}}.", "blank", None)
+            text = write_completion(
+                task,
+                lambda a: f"I cannot solve this reliably, so I leave it blank: \\boxed{{{a}}}.",
+                "blank",
+                None,
+            )
             try:
                 status, correct, points, got = _score(task, text, s, ctx)
             except Exception as e:
@@ -338,7 +357,14 @@ def check_task(task: LoadedTask, data_dir: Path | None, max_problems: int = 1000
             _record(blank_p, status, correct, points)
             if status != "abstain" or correct:
                 blank_p.failed += 1
-                add(ItemProblem(s.id, "abstain", f"\\boxed{{blank}} gave status {status}, answer {got!r}, correct {correct}", text))
+                add(
+                    ItemProblem(
+                        s.id,
+                        "abstain",
+                        f"\\boxed{{blank}} gave status {status}, answer {got!r}, correct {correct}",
+                        text,
+                    )
+                )
 
     rep.passes = [gold_p, wrong_p] + ([blank_p] if offers_blank else [])
     if dup_options:
@@ -378,7 +404,9 @@ def format_report(rep: CheckReport, show: int = 20) -> list[str]:
         lines.append(f"  note: {note}")
     if rep.problem_counts:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(rep.problem_counts.items()))
-        lines.append(f"  {sum(rep.problem_counts.values())} problem(s) ({counts}); first {min(show, len(rep.problems))}:")
+        lines.append(
+            f"  {sum(rep.problem_counts.values())} problem(s) ({counts}); first {min(show, len(rep.problems))}:"
+        )
         for prob in rep.problems[:show]:
             lines.append(f"    [{prob.check}] item {prob.sample_id}: {prob.message}")
             if prob.completion is not None:

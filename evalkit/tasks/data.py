@@ -58,9 +58,13 @@ def read_rows_file(path: Path) -> list[dict[str, Any]]:
                     try:
                         obj = json.loads(line)
                     except json.JSONDecodeError as e:
-                        raise DataError(f"{path}:{i}: not valid JSON ({e.msg}); each line must be one JSON object") from None
+                        raise DataError(
+                            f"{path}:{i}: not valid JSON ({e.msg}); each line must be one JSON object"
+                        ) from None
                     if not isinstance(obj, dict):
-                        raise DataError(f"{path}:{i}: each line must be a JSON object, got {type(obj).__name__}")
+                        raise DataError(
+                            f"{path}:{i}: each line must be a JSON object, got {type(obj).__name__}"
+                        )
                     rows.append(obj)
             return rows
         if suffix == ".json":
@@ -130,15 +134,15 @@ def load_hub_split(
     try:
         import datasets
     except ImportError:  # pragma: no cover - datasets is a core dependency
-        raise DataError("the 'datasets' package is needed to load hub datasets: pip install datasets") from None
+        raise DataError(
+            "the 'datasets' package is needed to load hub datasets: pip install datasets"
+        ) from None
     try:
         ds = datasets.load_dataset(hub_path, config, split=split, revision=revision)
     except Exception as e:  # the hub raises many exception types; all mean "could not load"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         where = (
-            f"no mirror under {data_dir}/hf/{hub_path}/"
-            if data_dir is not None
-            else "no data folder given"
+            f"no mirror under {data_dir}/hf/{hub_path}/" if data_dir is not None else "no data folder given"
         )
         raise DataError(
             f"cannot load hub dataset {hub_path} (split {split!r}, revision {revision}): {first[:300]}\n"

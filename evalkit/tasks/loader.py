@@ -105,7 +105,9 @@ def _check_components(path: Path, root: yaml.Node | None, spec: TaskSpec) -> lis
     for i, m in enumerate(spec.metrics):
         if m not in METRICS:
             line = _node_line(root, ["metrics", i])
-            problems.append(f"{path}:{line}: metrics: unknown metric {m!r} (known: {', '.join(sorted(METRICS))})")
+            problems.append(
+                f"{path}:{line}: metrics: unknown metric {m!r} (known: {', '.join(sorted(METRICS))})"
+            )
     env = jinja2.Environment()
     for key in ("template", "system"):
         src = getattr(spec.prompt, key)
@@ -115,7 +117,9 @@ def _check_components(path: Path, root: yaml.Node | None, spec: TaskSpec) -> lis
             env.parse(src)
         except jinja2.TemplateSyntaxError as e:
             base = _node_line(root, ["prompt", key]) or 0
-            problems.append(f"{path}:{base + (e.lineno or 1)}: prompt.{key}: Jinja2 syntax error: {e.message}")
+            problems.append(
+                f"{path}:{base + (e.lineno or 1)}: prompt.{key}: Jinja2 syntax error: {e.message}"
+            )
     return problems
 
 

@@ -22,14 +22,47 @@ from evalkit.errors import DataError, TaskError
 from evalkit.tasks.data import load_hub_split, read_rows_file, resolve_data_dir
 from evalkit.tasks.spec import NAME_RE
 
-QUESTION_COLS = ("question", "problem", "prompt", "input", "query", "instruction", "text", "Question", "Problem")
-ANSWER_COLS = ("answer", "target", "label", "gold", "correct_answer", "final_answer", "output", "Answer", "solution")
+QUESTION_COLS = (
+    "question",
+    "problem",
+    "prompt",
+    "input",
+    "query",
+    "instruction",
+    "text",
+    "Question",
+    "Problem",
+)
+ANSWER_COLS = (
+    "answer",
+    "target",
+    "label",
+    "gold",
+    "correct_answer",
+    "final_answer",
+    "output",
+    "Answer",
+    "solution",
+)
 CHOICE_COLS = ("options", "choices", "endings", "candidates", "Options", "Choices")
 ID_COLS = ("id", "question_id", "unique_id", "problem_id", "problem_idx", "idx", "uid", "qid", "ID")
 DATE_COLS = ("date", "contest_date", "release_date", "published", "published_at", "created_at", "Date")
 META_COLS = (
-    "category", "subject", "topic", "domain", "level", "difficulty", "type", "problem_type",
-    "contest", "competition", "year", "round", "src", "source", "has_figure",
+    "category",
+    "subject",
+    "topic",
+    "domain",
+    "level",
+    "difficulty",
+    "type",
+    "problem_type",
+    "contest",
+    "competition",
+    "year",
+    "round",
+    "src",
+    "source",
+    "has_figure",
 )
 SPLIT_PREFERENCE = ("test", "validation", "dev", "train")
 SAMPLE_ROWS = 200
@@ -64,7 +97,13 @@ class NewTaskResult:
     def mapping_lines(self) -> list[str]:
         m = self.mapping
         lines = [f"columns: {', '.join(m.columns)}"]
-        for label, col in (("question", m.question), ("answer", m.answer), ("choices", m.choices), ("id", m.id), ("date", m.date)):
+        for label, col in (
+            ("question", m.question),
+            ("answer", m.answer),
+            ("choices", m.choices),
+            ("id", m.id),
+            ("date", m.date),
+        ):
             lines.append(f"{label:<9}<- {col if col else 'not found (TODO in the file)'}")
         if m.meta:
             lines.append("meta     <- " + ", ".join(f"{k}: {v}" for k, v in m.meta.items()))
@@ -91,7 +130,11 @@ class NewTaskResult:
 
 
 def _pick_split(folder: Path, split: str | None) -> str:
-    found = sorted({p.stem for p in folder.iterdir() if p.suffix in (".jsonl", ".parquet", ".json")}) if folder.is_dir() else []
+    found = (
+        sorted({p.stem for p in folder.iterdir() if p.suffix in (".jsonl", ".parquet", ".json")})
+        if folder.is_dir()
+        else []
+    )
     if split:
         return split
     for s in SPLIT_PREFERENCE:
@@ -220,7 +263,9 @@ def render_yaml(
     L: list[str] = []
     L.append(f"# {name}: task skeleton written by `evalkit tasks new` on {today} from {source}.")
     L.append("# Every line marked TODO needs a decision; the rest was read from the data. Say in comments")
-    L.append("# where this task departs from the benchmark's official protocol (prompt, shots, decoding, scoring).")
+    L.append(
+        "# where this task departs from the benchmark's official protocol (prompt, shots, decoding, scoring)."
+    )
     L.append(f"name: {name}")
     L.append("description: TODO one line saying what the benchmark is and how it is prompted")
     L.append("version: 1                  # bump when the prompt, extraction or grading changes")
@@ -234,8 +279,16 @@ def render_yaml(
         L.append("  # found next to this YAML, else in <data-dir>/local/ (--data-dir or EVALKIT_DATA_DIR)")
         L.append(f"  files: [{_q(file_name or 'TODO.jsonl')}]")
     L.append("fields:")
-    L.append(f"  id: {_q(m.id)}" if m.id else "  # id: TODO a column with a unique, stable id per item (default: the row index)")
-    L.append(f"  question: {_q(m.question)}" if m.question else "  question: TODO           # the column holding the question text")
+    L.append(
+        f"  id: {_q(m.id)}"
+        if m.id
+        else "  # id: TODO a column with a unique, stable id per item (default: the row index)"
+    )
+    L.append(
+        f"  question: {_q(m.question)}"
+        if m.question
+        else "  question: TODO           # the column holding the question text"
+    )
     if m.answer:
         note = "   # a 0-based option index" if m.answer_index else ""
         L.append(f"  answer: {_q(m.answer)}{note}")
@@ -245,27 +298,33 @@ def render_yaml(
         L.append(f"  choices: {_q(m.choices)}          # a list, or a letter -> text mapping")
         if m.answer_index:
             L.append("  answer_index: true")
-        L.append("  # drop_choices: [\"N/A\"]  # option texts to drop (padding)")
+        L.append('  # drop_choices: ["N/A"]  # option texts to drop (padding)')
     if m.date:
         L.append(f"  date: {_q(m.date)}            # each item's first public date (contest day)")
     else:
         L.append("  # Every item needs a date (post-cutoff splits): a date column (date: COL), patterns over")
-        L.append("  # a column (date_from: {field: url, rules: [{match: '2024_', date: 2024-02-01}]}), or the")
+        L.append(
+            "  # a column (date_from: {field: url, rules: [{match: '2024_', date: 2024-02-01}]}), or the"
+        )
         L.append("  # task-level `date:` below.")
     if m.meta:
         L.append("  meta:                    # kept on each item; usable in templates and breakdowns")
         for k, col in m.meta.items():
             L.append(f"    {k}: {_q(col)}")
     if not m.date:
-        L.append("# date: YYYY-MM-DD             # TODO when these items became public (`tasks check` fails on undated items)")
+        L.append(
+            "# date: YYYY-MM-DD             # TODO when these items became public (`tasks check` fails on undated items)"
+        )
     L.append("prompt:")
     L.append("  format: chat                # chat (one user turn) or completion (a plain prompt)")
-    L.append("  # Jinja2; variables: question, answer, choices, letters, options [{letter, text}], date, meta")
+    L.append(
+        "  # Jinja2; variables: question, answer, choices, letters, options [{letter, text}], date, meta"
+    )
     L.append("  # and each meta key, fewshot (a list of the same for each exemplar).")
     L.append("  template: |-")
     if m.kind == "choice":
         L.append("    Answer the following multiple choice question. Think step by step, then finish with")
-        L.append("    \"The answer is (X)\" where X is the letter of the correct option.")
+        L.append('    "The answer is (X)" where X is the letter of the correct option.')
         L.append("")
         L.append("    Question: {{ question }}")
         L.append("    {% for o in options %}({{ o.letter }}) {{ o.text }}")
@@ -275,7 +334,9 @@ def render_yaml(
         L.append("")
         L.append("    Please reason step by step, and put your final answer within \\boxed{}.")
     hub_fs = "split: validation" if from_hf else "files: [TODO_exemplars.jsonl]"
-    L.append(f"  # fewshot: {{k: 5, {hub_fs}, same: category}}   # exemplars never come from the evaluated items")
+    L.append(
+        f"  # fewshot: {{k: 5, {hub_fs}, same: category}}   # exemplars never come from the evaluated items"
+    )
     if m.kind == "choice":
         L.append("extract: choice               # letters limited to each item's own options")
         L.append("grade: choice")
@@ -289,14 +350,18 @@ def render_yaml(
             L.append("  name: integer")
             L.append(f"  options: {{min: null, max: null}}   # the answers seen range from {lo} to {hi}")
     else:
-        L.append("extract: boxed                # the last \\boxed{}; answer_line reads \"The final answer is X\"")
-        L.append("grade: math                   # sandboxed mathematical equivalence; exact for plain strings")
+        L.append(
+            'extract: boxed                # the last \\boxed{}; answer_line reads "The final answer is X"'
+        )
+        L.append(
+            "grade: math                   # sandboxed mathematical equivalence; exact for plain strings"
+        )
     L.append("metrics: [accuracy]")
     L.append("generation:")
     L.append("  max_tokens: 4096            # TODO the benchmark's limit (a cap, not a target)")
     L.append("  temperature: 0.0            # greedy; sampling needs repeats > 1 for a stable number")
     L.append("  repeats: 1")
-    L.append("  # stop: [\"Question:\"]       # completion prompts: cut invented follow-up questions")
+    L.append('  # stop: ["Question:"]       # completion prompts: cut invented follow-up questions')
     if m.meta:
         L.append("report:")
         L.append(f"  breakdown: [{', '.join(m.meta)}]")
@@ -323,7 +388,9 @@ def new_task(
     from evalkit.tasks.loader import load_task_file
 
     if not re.fullmatch(NAME_RE, name):
-        raise TaskError(f"task name {name!r}: use lower-case letters, digits and underscores, starting with a letter")
+        raise TaskError(
+            f"task name {name!r}: use lower-case letters, digits and underscores, starting with a letter"
+        )
     dd = resolve_data_dir(data_dir)
     path = Path(out) if out is not None else _default_out(name)
     if path.exists() and not force:

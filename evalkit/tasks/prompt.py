@@ -16,7 +16,9 @@ from evalkit.types import Message, Sample
 
 @lru_cache(maxsize=1)
 def _env() -> SandboxedEnvironment:
-    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+    return SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
+    )
 
 
 @lru_cache(maxsize=256)
@@ -41,7 +43,9 @@ def sample_context(sample: Sample) -> dict[str, Any]:
     }
 
 
-def render(task: LoadedTask, sample: Sample, exemplars: Sequence[Sample] = ()) -> tuple[tuple[Message, ...] | None, str | None]:
+def render(
+    task: LoadedTask, sample: Sample, exemplars: Sequence[Sample] = ()
+) -> tuple[tuple[Message, ...] | None, str | None]:
     """Return (messages, None) for chat tasks or (None, prompt) for completion tasks."""
     p = task.spec.prompt
     ctx = sample_context(sample)

@@ -89,7 +89,9 @@ def rows_to_samples(task: LoadedTask, loaded: LoadedRows) -> list[Sample]:
                         break
             date = date or spec.date
         except (ValueError, TypeError) as e:
-            raise DataError(f"task {spec.name}: row {i} (id {sid}) of {loaded.source}: {e}; check fields in {task.path}") from None
+            raise DataError(
+                f"task {spec.name}: row {i} (id {sid}) of {loaded.source}: {e}; check fields in {task.path}"
+            ) from None
         meta = {name: _col(row, col, i, loaded.source, f"meta.{name}", task) for name, col in fm.meta.items()}
         question = _col(row, fm.question, i, loaded.source, "question", task)
         out.append(
@@ -111,7 +113,9 @@ def dedupe_rows(loaded: LoadedRows, column: str, task: LoadedTask) -> LoadedRows
     seen: set[str] = set()
     rows = []
     for i, row in enumerate(loaded.rows):
-        key = json.dumps(_col(row, column, i, loaded.source, "dataset.dedupe_on", task), sort_keys=True, default=str)
+        key = json.dumps(
+            _col(row, column, i, loaded.source, "dataset.dedupe_on", task), sort_keys=True, default=str
+        )
         if key not in seen:
             seen.add(key)
             rows.append(row)

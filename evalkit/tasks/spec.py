@@ -33,7 +33,9 @@ class HubDataset(Strict):
 class GenerateSpec(Strict):
     """Items generated from a template file (fresh problems, evalkit.contamination.fresh)."""
 
-    template: str = Field(description="template file: next to the YAML, in <data-dir>/local/, or a built-in one")
+    template: str = Field(
+        description="template file: next to the YAML, in <data-dir>/local/, or a built-in one"
+    )
     n: int = Field(50, ge=1, le=100_000, description="how many items")
     seed: int = Field(0, description="the same seed, n and date give the same items")
     date: dt.date | None = Field(
@@ -45,11 +47,14 @@ class DatasetSpec(Strict):
     """Where items come from: a hub dataset (``hf``), local files (``files``) or templates (``generate``)."""
 
     hf: HubDataset | None = None
-    files: list[str] | None = Field(None, description="data files, found next to the YAML or in <data-dir>/local/")
+    files: list[str] | None = Field(
+        None, description="data files, found next to the YAML or in <data-dir>/local/"
+    )
     generate: GenerateSpec | None = Field(None, description="items generated from templates (fresh problems)")
     split: str = Field("test", description="hub split to evaluate (ignored for files)")
     dedupe_on: str | None = Field(
-        None, description="column whose repeated values mark the same problem; only the first such row is kept"
+        None,
+        description="column whose repeated values mark the same problem; only the first such row is kept",
     )
 
     @model_validator(mode="after")
@@ -95,9 +100,15 @@ class FieldMap(Strict):
     id: str | None = Field(None, description="column holding a stable item id; default: row index")
     question: str
     answer: str
-    choices: str | None = Field(None, description="column holding a list (or a letter->text mapping) of options")
-    answer_index: bool = Field(False, description="the answer column holds a 0-based option index, not a letter")
-    drop_choices: list[str] = Field(default_factory=list, description="option texts to drop, e.g. 'N/A' padding")
+    choices: str | None = Field(
+        None, description="column holding a list (or a letter->text mapping) of options"
+    )
+    answer_index: bool = Field(
+        False, description="the answer column holds a 0-based option index, not a letter"
+    )
+    drop_choices: list[str] = Field(
+        default_factory=list, description="option texts to drop, e.g. 'N/A' padding"
+    )
     date: str | None = Field(None, description="column holding an ISO date")
     date_from: DateFrom | None = Field(None, description="date items by matching a column against patterns")
     meta: dict[str, str] = Field(default_factory=dict, description="extra metadata: name -> column")
@@ -115,8 +126,12 @@ class FewShot(Strict):
     k: int = Field(ge=0, le=64)
     split: str | None = Field(None, description="hub split the exemplars come from (hub datasets)")
     files: list[str] | None = Field(None, description="files the exemplars come from (local datasets)")
-    same: str | None = Field(None, description="meta field that exemplars must share with the item, e.g. category")
-    order: Literal["first", "random"] = Field("first", description="first k in file order, or k drawn with the seed")
+    same: str | None = Field(
+        None, description="meta field that exemplars must share with the item, e.g. category"
+    )
+    order: Literal["first", "random"] = Field(
+        "first", description="first k in file order, or k drawn with the seed"
+    )
     seed: int = 1234
 
 
