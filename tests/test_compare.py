@@ -7,42 +7,23 @@ from pathlib import Path
 
 import pytest
 import typer
+from runfolders import record, write_records
 from typer.testing import CliRunner
 
 from evalkit.cli import commands_grade
 from evalkit.errors import EvalkitError
 from evalkit.report.compare import compare_runs, format_comparisons
-from evalkit.run.records import make_record
 from evalkit.scoring.stats import mcnemar_exact
-from evalkit.types import Completion, Extraction, GenParams, Grade, Request, Sample
 
 
 def write_run(path: Path, outcomes: dict[tuple[str, str], list[bool | None]], version: int = 1) -> Path:
     """A run folder whose records carry the given grades (None = a request that failed)."""
-    path.mkdir(parents=True)
-    with (path / "records.jsonl").open("w") as f:
-        for (task, sid), oks in outcomes.items():
-            for rep, ok in enumerate(oks):
-                req = Request(
-                    key=f"{task}:{sid}:{rep}", task=task, sample_id=sid, repeat=rep, params=GenParams()
-                )
-                sample = Sample(sid, task, "q", "A")
-                if ok is None:
-                    rec = make_record(
-                        req, sample, version, "m", Completion("", "error", error="x"), None, None
-                    )
-                else:
-                    rec = make_record(
-                        req,
-                        sample,
-                        version,
-                        "m",
-                        Completion("t", "stop"),
-                        Extraction("A", "x"),
-                        Grade(ok, "r"),
-                    )
-                f.write(json.dumps(rec) + "\n")
-    return path
+    recs = [
+        record(task, sid, rep, correct=ok, version=version)
+        for (task, sid), oks in outcomes.items()
+        for rep, ok in enumerate(oks)
+    ]
+    return write_records(path, recs)
 
 
 def test_binary_comparison_uses_mcnemar(tmp_path: Path) -> None:

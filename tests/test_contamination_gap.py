@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.contamination.gap import gap_rows, mover_difference, newcombe_interval, print_gap_table
 from evalkit.errors import EvalkitError
+from evalkit.report.cutoff_gap import gap_rows, mover_difference, newcombe_interval, print_gap_table
 from evalkit.scoring.stats import clustered_interval, wilson_interval
 
 PRE_DAY, POST_DAY = "2024-03-01", "2024-11-06"

@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from evalkit.store import Record, RunFolder
 from tests.conftest import REPO, free_port, run_cli
 
 GREEDY = ["-M", "body.repeat_penalty=1.0"]  # llama.cpp's default 1.1 is not greedy decoding
@@ -22,42 +24,68 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
-def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    model = f"openai:{llama_server}@smollm2"
-    r = run_cli("run", "-t", "basic_facts", "-m", model, *GREEDY, "--out", str(out), "--no-progress")
-    assert r.returncode == 0, r.stderr
-    assert "sent 20" in r.stderr and "errors: 0" in r.stderr
-    recs = lines(out / "records.jsonl")
-    assert len(recs) == 20 and {x["status"] for x in recs} == {"ok"}
-    assert all(x["completion"]["usage"]["completion_tokens"] > 0 for x in recs)
-    assert all(x["completion"]["latency_s"] > 0 for x in recs)
-    france = next(x for x in recs if x["sample_id"] == "bf-01")
-    assert "Paris" in france["completion"]["text"] and france["grade"]["correct"] is True
+def records(run: Path) -> list[Record]:
+    return RunFolder(run).records()
 
-    summary = json.loads((out / "summary.json").read_text())
-    t = summary["tasks"]["basic_facts"]
+
+@dataclass(frozen=True)
+class ServedRun:
+    out: Path
+    model: str
+    accuracy: float
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def served_run(llama_server: str, tmp_path_factory: pytest.TempPathFactory) -> ServedRun:
+    """basic_facts answered once by the real server; the tests below read, resume, replay and merge it."""
+    root = tmp_path_factory.mktemp("served")
+    out, model = root / "run", f"openai:{llama_server}@smollm2"
+    env = {"EVALKIT_CACHE_DIR": str(root / "cache")}
+    r = run_cli("run", "-t", "basic_facts", "-m", model, *GREEDY, "--out", str(out), "--no-progress", env=env)
+    assert r.returncode == 0, r.stderr
+    acc = json.loads((out / "summary.json").read_text())["tasks"]["basic_facts"]["metrics"]["accuracy"][
+        "value"
+    ]
+    return ServedRun(out, model, acc, r.stderr)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return run_cli("run", "-t", "basic_facts", *args, "--no-progress")
+
+
+def test_run_writes_records_summary_and_manifest(served_run: ServedRun) -> None:
+    out = served_run.out
+    assert "sent 20" in served_run.stderr and "errors: 0" in served_run.stderr
+    recs = records(out)
+    assert len(recs) == 20 and {x.status for x in recs} == {"ok"}
+    assert all(x.completion.usage.completion_tokens > 0 for x in recs)
+    assert all(x.completion.latency_s > 0 for x in recs)
+    assert all(x.max_tokens == 256 and x.primary.version for x in recs)  # budget and scoring code recorded
+    france = next(x for x in recs if x.sample_id == "bf-01")
+    assert "Paris" in france.completion.text and france.primary.grade.correct is True
+
+    t = json.loads((out / "summary.json").read_text())["tasks"]["basic_facts"]
     assert t["n_items"] == 20 and t["errors"] == 0
     acc = t["metrics"]["accuracy"]
-    correct = sum(1 for x in recs if x["grade"]["correct"])
-    assert acc["value"] == pytest.approx(correct / 20)
+    assert acc["value"] == pytest.approx(sum(x.primary.grade.correct for x in recs) / 20)
     assert acc["ci_low"] <= acc["value"] <= acc["ci_high"]
     assert set(t["breakdown"]["category"]) == {"arithmetic", "everyday", "geography", "science"}
 
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and manifest["backend"]["identity"].startswith(
-        "openai:smollm2@-#"
-    )
+    assert manifest["status"] == "complete"
+    assert manifest["backend"]["identity"].startswith("openai:smollm2@-#")
     task_m = manifest["tasks"]["basic_facts"]
     assert len(task_m["sha256"]) == 64 and len(task_m["data"]["sha256"]) == 64
     assert task_m["generation"]["max_tokens"] == 256
     assert "evalkit" in manifest["environment"]["packages"]
 
-    # The same command again sends nothing.
-    r2 = run_cli("run", "-t", "basic_facts", "-m", model, *GREEDY, "--out", str(out), "--no-progress")
-    assert r2.returncode == 0 and "sent 0" in r2.stderr and "already done 20" in r2.stderr
-    assert len(lines(out / "records.jsonl")) == 20
 
+def test_the_same_command_sends_nothing_and_reports(served_run: ServedRun) -> None:
+    out = served_run.out
+    r = _run("-m", served_run.model, *GREEDY, "--out", str(out))
+    assert r.returncode == 0 and "sent 0" in r.stderr and "already done 20" in r.stderr
+    assert len(lines(out / "records.jsonl")) == 20
     for fmt, needle in (
         ("markdown", "| basic_facts | smollm2-135m |"),
         ("csv", "basic_facts,smollm2-135m,all,20,"),
@@ -65,92 +93,59 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
         rep = run_cli("report", str(out), "--format", fmt)
         assert rep.returncode == 0 and needle in rep.stdout, rep.stdout
 
-    # Reusing the folder after the task changed would mix old grades with the new definition: refused.
-    tdir0 = tmp_path / "changed"
-    tdir0.mkdir()
-    (tdir0 / "basic_facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
-    (tdir0 / "basic_facts.yaml").write_text(
+
+def test_a_changed_task_is_refused_in_the_same_folder(served_run: ServedRun, tmp_path: Path) -> None:
+    # Reusing the folder after the task changed would mix old grades with the new definition.
+    tdir = tmp_path / "changed"
+    tdir.mkdir()
+    (tdir / "basic_facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
+    (tdir / "basic_facts.yaml").write_text(
         (REPO / "tasks" / "basic_facts.yaml").read_text().replace("version: 1", "version: 2")
     )
-    r5 = run_cli(
-        "run",
-        "-t",
-        "basic_facts",
-        "--tasks-dir",
-        str(tdir0),
-        "-m",
-        model,
-        *GREEDY,
-        "--out",
-        str(out),
-        "--no-progress",
-    )
-    assert (
-        r5.returncode == 2 and "task basic_facts changed since" in r5.stderr and "Traceback" not in r5.stderr
-    )
+    r = _run("--tasks-dir", str(tdir), "-m", served_run.model, *GREEDY, "--out", str(served_run.out))
+    assert r.returncode == 2 and "task basic_facts changed since" in r.stderr and "Traceback" not in r.stderr
 
-    # Replay re-scores the stored answers without the server: same score.
-    replay_out = tmp_path / "replay"
-    r3 = run_cli("run", "-t", "basic_facts", "-m", f"replay:{out}", "--out", str(replay_out), "--no-progress")
-    assert r3.returncode == 0, r3.stderr
-    s3 = json.loads((replay_out / "summary.json").read_text())
-    assert s3["tasks"]["basic_facts"]["metrics"]["accuracy"]["value"] == acc["value"]
 
-    # A sharded evaluation (here replayed) merges into exactly the unsharded result.
+def test_replay_rescores_without_the_server(served_run: ServedRun, tmp_path: Path) -> None:
+    r = _run("-m", f"replay:{served_run.out}", "--out", str(tmp_path / "replay"))
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "replay" / "summary.json").read_text())
+    assert s["tasks"]["basic_facts"]["metrics"]["accuracy"]["value"] == served_run.accuracy
+
+
+def test_shards_merge_into_exactly_the_unsharded_run(served_run: ServedRun, tmp_path: Path) -> None:
     shards = []
     for i in range(3):
         sd = tmp_path / f"shard{i}"
-        rs = run_cli(
-            "run",
-            "-t",
-            "basic_facts",
-            "-m",
-            f"replay:{out}",
-            "--shard",
-            f"{i}/3",
-            "--out",
-            str(sd),
-            "--no-progress",
-        )
+        rs = _run("-m", f"replay:{served_run.out}", "--shard", f"{i}/3", "--out", str(sd))
         assert rs.returncode == 0, rs.stderr
         shards.append(str(sd))
     merged = tmp_path / "merged"
     rm = run_cli("merge", "--out", str(merged), *shards)
     assert rm.returncode == 0, rm.stderr
     sm = json.loads((merged / "summary.json").read_text())["tasks"]["basic_facts"]
-    assert sm["n_items"] == 20 and sm["metrics"]["accuracy"]["value"] == acc["value"]
+    assert sm["n_items"] == 20 and sm["metrics"]["accuracy"]["value"] == served_run.accuracy
     assert len(lines(merged / "records.jsonl")) == 20
     rp = run_cli("merge", "--out", str(tmp_path / "partial"), *shards[:2])
     assert rp.returncode == 0 and "shards not given: 2" in rp.stderr
-    # --limit applies before sharding: the shards of --limit 9 cover exactly those 9 items.
+
+
+def test_limit_applies_before_sharding(served_run: ServedRun, tmp_path: Path) -> None:
+    # The shards of --limit 9 cover exactly those 9 items.
     lim = []
     for i in range(2):
         sd = tmp_path / f"lim{i}"
-        assert (
-            run_cli(
-                "run",
-                "-t",
-                "basic_facts",
-                "-m",
-                f"replay:{out}",
-                "--limit",
-                "9",
-                "--shard",
-                f"{i}/2",
-                "--out",
-                str(sd),
-                "--no-progress",
-            ).returncode
-            == 0
-        )
+        r = _run("-m", f"replay:{served_run.out}", "--limit", "9", "--shard", f"{i}/2", "--out", str(sd))
+        assert r.returncode == 0, r.stderr
         lim.append(str(sd))
     assert run_cli("merge", "--out", str(tmp_path / "lim"), *lim).returncode == 0
-    assert sorted(x["sample_id"] for x in lines(tmp_path / "lim" / "records.jsonl")) == [
-        f"bf-{i:02d}" for i in range(1, 10)
-    ]
+    assert sorted(x.sample_id for x in records(tmp_path / "lim")) == [f"bf-{i:02d}" for i in range(1, 10)]
 
-    # Two tasks that send the very same requests (like mmlu_pro and mmlu_pro_official): each request
-    # goes out once, and each task keeps its own records, graded by its own grader.
+
+def test_two_tasks_sending_the_same_requests_each_keep_their_grades(
+    served_run: ServedRun, tmp_path: Path
+) -> None:
+    # Each request goes out once, and each task keeps its own records, graded by its own grader.
     tdir = tmp_path / "tasks"
     tdir.mkdir()
     twin = (
@@ -163,33 +158,27 @@ def test_run_report_resume_and_replay(llama_server: str, tmp_path: Path) -> None
     )
     (tdir / "basic_facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
     both = tmp_path / "both"
-    r4 = run_cli(
-        "run",
-        "-t",
-        "basic_facts",
+    r = _run(
         "-t",
         "basic_facts_exact",
         "--tasks-dir",
         str(tdir),
         "-m",
-        f"replay:{out}",
+        f"replay:{served_run.out}",
         "--out",
         str(both),
-        "--no-progress",
     )
-    assert r4.returncode == 0, r4.stderr
-    assert "(sent 20," in r4.stderr
-    recs4 = lines(both / "records.jsonl")
-    assert len(recs4) == 40 and {x["task"] for x in recs4} == {"basic_facts", "basic_facts_exact"}
-    s4 = json.loads((both / "summary.json").read_text())["tasks"]
-    assert s4["basic_facts"]["metrics"]["accuracy"]["value"] == acc["value"]
-    by_task = {
-        t: {x["sample_id"]: x for x in recs4 if x["task"] == t} for t in ("basic_facts", "basic_facts_exact")
-    }
+    assert r.returncode == 0, r.stderr
+    assert "(sent 20," in r.stderr
+    recs = records(both)
+    assert len(recs) == 40 and {x.task for x in recs} == {"basic_facts", "basic_facts_exact"}
+    s = json.loads((both / "summary.json").read_text())["tasks"]
+    assert s["basic_facts"]["metrics"]["accuracy"]["value"] == served_run.accuracy
+    by_task = {t: {x.sample_id: x for x in recs if x.task == t} for t in ("basic_facts", "basic_facts_exact")}
     for sid, x in by_task["basic_facts"].items():
         y = by_task["basic_facts_exact"][sid]
-        assert x["key"] == y["key"] and x["completion"]["text"] == y["completion"]["text"]
-        assert y["extraction"]["method"] == "whole_text" and x["extraction"]["method"] != "whole_text"
+        assert x.key == y.key and x.completion.text == y.completion.text
+        assert y.primary.extraction.method == "whole_text" and x.primary.extraction.method != "whole_text"
 
 
 def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(llama_server: str, tmp_path: Path) -> None:

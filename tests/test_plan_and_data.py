@@ -11,7 +11,6 @@ import pytest
 from evalkit.errors import DataError
 from evalkit.run.cache import ResponseCache
 from evalkit.run.plan import plan_task, request_key
-from evalkit.run.records import RecordWriter, iter_records, latest_records
 from evalkit.tasks.data import load_hub_split, resolve_data_dir
 from evalkit.tasks.loader import load_task_file
 from evalkit.tasks.samples import load_fewshot_pool, load_samples, select_fewshot
@@ -64,23 +63,43 @@ def _task(tmp_path: Path, extra: str = "", rows: list[dict] | None = None) -> Pa
     return y
 
 
-def test_cache_key_does_not_depend_on_concurrency(tmp_path: Path) -> None:
+def _plan(t, repeats=None, overrides=None, limit=None):
+    samples, loaded = load_samples(t, None)
+    return plan_task(t, "openai:m@-", None, samples[:limit], loaded, len(samples), repeats, overrides)
+
+
+def test_run_id_names_the_evaluation_not_its_extent(tmp_path: Path) -> None:
+    # The folder is named by what defines the evaluation; concurrency never enters it, and repeats
+    # and the token budget extend the same folder (each record carries its own).
     from evalkit.run.runner import RunConfig, run_id_for
+    from evalkit.types import BackendInfo
 
     t = load_task_file(_task(tmp_path))
-    p1 = plan_task(t, "openai:m@-", None)
-    p2 = plan_task(t, "openai:m@-", None)
-    assert [r.key for r in p1.requests] == [r.key for r in p2.requests]
-    a = run_id_for("openai:m@-", [p1], RunConfig(tasks=["tiny"], model="x", concurrency=1))
-    b = run_id_for("openai:m@-", [p2], RunConfig(tasks=["tiny"], model="x", concurrency=64))
-    assert a == b
-    c = run_id_for("openai:m@-", [p2], RunConfig(tasks=["tiny"], model="x", limit=3))
-    assert a != c
+    info = BackendInfo("openai", "m")
+    p = _plan(t)
+
+    def rid(**kw):
+        return run_id_for(info, [p], RunConfig(tasks=["tiny"], model="x", **kw))
+
+    base = rid()
+    assert rid(concurrency=64) == base
+    assert rid(repeats=5) == base
+    assert rid(overrides={"max_tokens": 4096}) == base
+    assert rid(limit=3) != base
+    assert rid(overrides={"temperature": 0.7}) != base
+    assert run_id_for(BackendInfo("openai", "other"), [p], RunConfig(tasks=["tiny"], model="x")) != base
+
+
+def test_request_keys_cover_budget_and_repeat(tmp_path: Path) -> None:
+    t = load_task_file(_task(tmp_path))
+    a, b = _plan(t), _plan(t, overrides={"max_tokens": 77})
+    assert not {r.key for r in a.requests} & {r.key for r in b.requests}
+    assert [r.key for r in _plan(t).requests] == [r.key for r in a.requests]
 
 
 def test_repeats_expand_and_limit(tmp_path: Path) -> None:
     t = load_task_file(_task(tmp_path))
-    p = plan_task(t, "openai:m@-", None, limit=4, repeats=3)
+    p = _plan(t, repeats=3, limit=4)
     assert len(p.requests) == 12 and len({r.key for r in p.requests}) == 12
     assert {r.repeat for r in p.requests} == {0, 1, 2}
     assert p.n_available == 6
@@ -163,30 +182,6 @@ def test_hub_without_mirror_gives_actionable_error(tmp_path: Path, monkeypatch: 
         load_hub_split("nobody/no-such-dataset", None, "test", "abc", tmp_path)
     msg = str(e.value)
     assert "nobody/no-such-dataset" in msg and "<data-dir>/hf/nobody/no-such-dataset/test.jsonl" in msg
-
-
-def test_record_writer_repairs_torn_line(tmp_path: Path) -> None:
-    p = tmp_path / "records.jsonl"
-
-    def rec(key: str, v: int, task: str = "t") -> dict:
-        return {"key": key, "task": task, "sample_id": key, "repeat": 0, "status": "ok", "v": v}
-
-    with RecordWriter(p) as w:
-        w.write(rec("a", 1))
-        w.write(rec("b", 1))
-    with p.open("ab") as f:
-        f.write(b'{"key": "c", "v"')  # a kill in the middle of a write
-    assert [r["key"] for r in iter_records(p)] == ["a", "b"]
-    with RecordWriter(p) as w:
-        w.write(rec("c", 2))
-        w.write(rec("a", 3))
-        w.write(rec("a", 4, task="other"))  # the same request sent for another task is its own record
-    with p.open("ab") as f:
-        f.write(b'[1, 2]\n{"foo": 1}\n')  # not records: skipped, not a crash
-    assert p.read_bytes().count(b"\n") == 7
-    latest = latest_records(p)
-    assert latest[("t", "a", 0, "a")]["v"] == 3 and latest[("other", "a", 0, "a")]["v"] == 4
-    assert latest[("t", "c", 0, "c")]["v"] == 2 and len(latest) == 4
 
 
 def test_response_cache_roundtrip_and_errors_not_cached(tmp_path: Path) -> None:

@@ -6,16 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
+import runfolders
 import typer
 from typer.testing import CliRunner
 
 from evalkit import __version__
 from evalkit.cli import commands_grade
 from evalkit.errors import EvalkitError
-from evalkit.run.records import make_record
 from evalkit.run.rescore import rescore_run
+from evalkit.scoring.registry import scorer_version
+from evalkit.store import Record, RunFolder
 from evalkit.tasks.spec import TaskSpec
-from evalkit.types import BackendInfo, Completion, Extraction, GenParams, Grade, Request, Sample
+from evalkit.types import BackendInfo, Extraction, Sample
 
 MATH_SPEC = {
     "name": "mini_math",
@@ -44,12 +46,10 @@ BACKEND = BackendInfo("replay", "tiny-model")
 
 def record(
     task: str, sid: str, repeat: int, text: str, sample: Sample, *, correct: bool | None, finish: str = "stop"
-) -> dict:
-    req = Request(key=f"{task}:{sid}:{repeat}", task=task, sample_id=sid, repeat=repeat, params=GenParams())
-    comp = Completion(text=text, finish_reason=finish, error="boom" if finish == "error" else None)  # type: ignore[arg-type]
-    ex = Extraction("stale", "old_code") if correct is not None else None
-    gr = Grade(correct, "old_code") if correct is not None else None
-    return make_record(req, sample, 1, BACKEND.identity, comp, ex, gr)
+) -> Record:
+    return runfolders.record(
+        task, sid, repeat, correct=correct, text=text, sample=sample, finish=finish, answer="stale"
+    )
 
 
 def make_run(root: Path) -> Path:
@@ -71,9 +71,7 @@ def make_run(root: Path) -> Path:
         record("mini_choice", "c1", 0, "", c1, correct=None, finish="error"),
         record("mini_choice", "c1", 1, "The answer is (B).", c1, correct=False),
     ]
-    with (run / "records.jsonl").open("w") as f:
-        for r in recs:
-            f.write(json.dumps(r) + "\n")
+    runfolders.write_records(run, recs)
     manifest = {
         "run_id": "run1",
         "backend": BACKEND.to_dict(),
@@ -96,10 +94,6 @@ def make_run(root: Path) -> Path:
     return run
 
 
-def read_records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def test_rescore_regrades_and_keeps_the_old_records(tmp_path: Path) -> None:
     run = make_run(tmp_path)
     old_bytes = (run / "records.jsonl").read_bytes()
@@ -107,19 +101,16 @@ def test_rescore_regrades_and_keeps_the_old_records(tmp_path: Path) -> None:
 
     assert res.backup is not None and res.backup.name.startswith("records.pre-rescore-")
     assert res.backup.read_bytes() == old_bytes
-    new = {r["key"]: r for r in read_records(run / "records.jsonl")}
-    assert len(new) == 6 == res.records  # one line per key
-    assert new["mini_math:m1:0"]["grade"]["correct"] is True
-    assert new["mini_math:m1:0"]["extraction"] == {
-        "answer": "\\frac{1}{2}",
-        "method": "boxed",
-        "status": "ok",
-    }
-    assert new["mini_math:m1:1"]["grade"]["correct"] is False
-    assert new["mini_math:m2:0"]["extraction"]["answer"] == "3"  # cut at "Question:"
-    assert new["mini_math:m2:1"]["grade"]["correct"] is True  # the retried answer, not the error
-    assert new["mini_choice:c1:0"]["status"] == "error" and new["mini_choice:c1:0"]["grade"] is None
-    assert new["mini_choice:c1:1"]["grade"]["correct"] is True
+    new = {r.key: r for r in RunFolder(run).iter_records()}
+    assert len(new) == 6 == res.records  # one line per record
+    assert new["mini_math:m1:0"].primary.grade.correct is True
+    assert new["mini_math:m1:0"].primary.extraction == Extraction("\\frac{1}{2}", "boxed", "ok")
+    assert new["mini_math:m1:0"].primary.version == scorer_version("boxed", "math")  # stamped
+    assert new["mini_math:m1:1"].primary.grade.correct is False
+    assert new["mini_math:m2:0"].primary.extraction.answer == "3"  # cut at "Question:"
+    assert new["mini_math:m2:1"].primary.grade.correct is True  # the retried answer, not the error
+    assert new["mini_choice:c1:0"].status == "error" and new["mini_choice:c1:0"].primary is None
+    assert new["mini_choice:c1:1"].primary.grade.correct is True
     assert (res.rescored, res.errors_kept) == (5, 1)
     assert res.changed == 5  # every stale verdict flipped
     assert res.before["mini_math"] == 0.25 and res.after["mini_math"] == 0.75

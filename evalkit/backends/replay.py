@@ -6,14 +6,13 @@ identity, and the point of replay is to stand in for that model.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from evalkit.backends import BackendSpec
-from evalkit.errors import BackendError
-from evalkit.run.records import RECORDS_FILE, latest_records
+from evalkit.errors import BackendError, EvalkitError
+from evalkit.store import RECORDS_FILE, RunFolder
 from evalkit.types import BackendInfo, Completion, Request
 
 
@@ -23,23 +22,19 @@ class ReplayBackend:
     cacheable = False  # answers already live in the run folder
 
     def __init__(self, run_dir: Path) -> None:
-        records_path = run_dir / RECORDS_FILE
-        if not records_path.is_file():
+        folder = RunFolder(run_dir)
+        if not folder.records_path.is_file():
             raise BackendError(
                 f"replay:{run_dir}: no {RECORDS_FILE} there; give a run folder written by `evalkit run`"
             )
         self.run_dir = run_dir
-        self._answers: dict[tuple[str, str, int], dict[str, Any]] = {}
-        for rec in latest_records(records_path).values():
-            if rec.get("status") == "ok":
-                self._answers[(rec["task"], str(rec["sample_id"]), int(rec["repeat"]))] = rec["completion"]
-        original = "unknown"
-        manifest = run_dir / "manifest.json"
-        if manifest.is_file():
-            try:
-                original = json.loads(manifest.read_text())["backend"]["identity"]
-            except (KeyError, json.JSONDecodeError):
-                pass
+        self._answers: dict[tuple[str, str, int], Completion] = {
+            rec.slot: rec.completion for rec in folder.records() if rec.ok
+        }
+        try:
+            original = ((folder.manifest or {}).get("backend") or {}).get("identity") or "unknown"
+        except EvalkitError:  # a broken manifest does not stop a replay of the records
+            original = "unknown"
         self.info = BackendInfo(
             backend="replay", model=str(run_dir), revision=None, extra={"replays": original}
         )
@@ -64,7 +59,7 @@ class ReplayBackend:
                     )
                 )
             else:
-                out.append(Completion.from_dict(c))
+                out.append(c)
         return out
 
     async def loglikelihood(self, reqs: Sequence[Request]) -> list[Completion]:

@@ -210,7 +210,7 @@ def gap(
     fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, csv or json."),
 ) -> None:
     """Pre- vs post-cutoff scores of each run with intervals and the gap (same as `report --by-cutoff`)."""
-    from evalkit.contamination.gap import print_gap_table
+    from evalkit.report.cutoff_gap import print_gap_table
 
     print_gap_table(run_dirs, fmt, cutoff=cutoff, margin_days=margin_days)
 

@@ -179,7 +179,7 @@ def report(
 ) -> None:
     """One table over run folders: task, model, n, score, 95% interval, errors, truncations."""
     if by_cutoff:
-        from evalkit.contamination.gap import print_gap_table
+        from evalkit.report.cutoff_gap import print_gap_table
 
         print_gap_table(run_dirs, fmt, cutoff=cutoff, margin_days=margin_days)
         return

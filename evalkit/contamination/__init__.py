@@ -5,10 +5,10 @@ tools that make that visible:
 
 - ``split``: keep only the items dated after a model's training cutoff (or before it), with the
   cutoff taken from the catalog and its source recorded; exclude listed item ids.
-- ``gap``: pre- versus post-cutoff scores over the same run, with intervals for both and for the gap.
 - ``ngram``: hashed n-gram overlap between benchmark items and a streamed training corpus.
-- ``fresh``: problems generated from templates, with answers computed by sympy, dated the day they
-  are generated, so they cannot be in any training set.
+
+The pre- versus post-cutoff gap of a run is a report (evalkit/report/cutoff_gap.py); problems
+generated from templates are a dataset source (evalkit/tasks/).
 
 Modules are imported on use; importing this package loads nothing heavy.
 """

@@ -13,12 +13,11 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.run.records import RECORDS_FILE, latest_records
 from evalkit.scoring.stats import mcnemar_exact, paired_bootstrap
+from evalkit.store import RECORDS_FILE, RunFolder
 
 ItemKey = tuple[str, str]
 
@@ -51,19 +50,18 @@ def load_item_scores(
     run_dir: str | os.PathLike[str],
 ) -> tuple[dict[ItemKey, list[float]], dict[str, set[int]]]:
     """(task, sample_id) -> correctness per graded repeat, and task -> task versions seen."""
-    run = Path(run_dir)
-    path = run / RECORDS_FILE
-    if not path.is_file():
-        raise EvalkitError(f"{run}: no {RECORDS_FILE}; give a run folder such as results/runs/<run_id>")
+    folder = RunFolder(run_dir)
+    if not folder.records_path.is_file():
+        raise EvalkitError(
+            f"{folder.path}: no {RECORDS_FILE}; give a run folder such as results/runs/<run_id>"
+        )
     scores: dict[ItemKey, list[float]] = defaultdict(list)
     versions: dict[str, set[int]] = defaultdict(set)
-    for rec in latest_records(path).values():
-        if rec.get("status") != "ok" or not rec.get("grade"):
+    for rec in folder.records():
+        if not rec.ok or rec.primary is None:
             continue
-        task = str(rec.get("task"))
-        scores[(task, str(rec.get("sample_id")))].append(1.0 if rec["grade"].get("correct") else 0.0)
-        if rec.get("task_version") is not None:
-            versions[task].add(int(rec["task_version"]))
+        scores[(rec.task, rec.sample_id)].append(1.0 if rec.primary.grade.correct else 0.0)
+        versions[rec.task].add(rec.task_version)
     return scores, versions
 
 

@@ -8,14 +8,12 @@ checkpoint folder named like a hub model still finds its parameter count and cut
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
-from evalkit.run.manifest import MANIFEST_FILE
-from evalkit.run.summary import SUMMARY_FILE
+from evalkit.store import SUMMARY_FILE, RunFolder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,16 +71,6 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise EvalkitError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(data, dict):
-        raise EvalkitError(f"{path}: expected a JSON object")
-    return data
-
-
 def match_model(model: Mapping[str, Any]) -> ModelEntry | None:
     """The catalog entry for a summary's ``model`` block, or None."""
     from evalkit.catalog import find_model
@@ -105,8 +93,9 @@ def _scaled(v: Any, scale: float) -> float:
 def summary_rows(run_dir: Path, metric: str | None = None) -> list[dict[str, Any]]:
     """Rows for one run folder. ``metric`` picks a metric other than each task's primary one (tasks
     that lack it fall back to their primary, and the ``metric`` column says which was used)."""
-    summary = _read_json(run_dir / SUMMARY_FILE)
-    manifest = _read_json(run_dir / MANIFEST_FILE) if (run_dir / MANIFEST_FILE).is_file() else {}
+    folder = RunFolder(run_dir)
+    summary = folder.require_summary()
+    manifest = folder.manifest or {}
     model = summary.get("model") or {}
     if not isinstance(model, dict):
         raise EvalkitError(f"{run_dir / SUMMARY_FILE}: 'model' should be an object")

@@ -1,20 +1,22 @@
-"""``manifest.json``: everything needed to reproduce a run. API keys never appear in it."""
+"""``manifest.json``'s content: everything needed to reproduce a run. API keys never appear in it.
+
+The store (evalkit/store.py) reads and writes the file; this module gathers what goes in it.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.metadata
-import json
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.secrets import redact_spec
+from evalkit.secrets import redact_mapping, redact_spec
+from evalkit.store import now_iso
 
-MANIFEST_FILE = "manifest.json"
 PACKAGES = (
     "evalkit",
     "typer",
@@ -33,10 +35,6 @@ PACKAGES = (
     "lm-eval",
     "llama_cpp_python",
 )
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def package_versions() -> dict[str, str]:
@@ -97,17 +95,55 @@ def environment() -> dict[str, Any]:
     }
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    p = run_dir / MANIFEST_FILE
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
+def build_manifest(
+    run_id: str,
+    cfg: Any,
+    backend_info: Mapping[str, Any],
+    plans: Sequence[Any],
+    previous: Mapping[str, Any] | None,
+    env: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The manifest of a run being started (or resumed: ``previous`` is the manifest it had)."""
+    previous = previous or {}
+    return {
+        "run_id": run_id,
+        "evalkit_version": env["packages"].get("evalkit"),
+        "status": "running",
+        "started": previous.get("started", now_iso()),
+        "resumed": [*previous.get("resumed", []), *([now_iso()] if previous else [])],
+        "finished": None,
+        "backend": redact_mapping(dict(backend_info)),
+        "model_spec": redact_spec(cfg.model),
+        "model_args": redact_mapping(cfg.model_args),
+        "parameters": {
+            "limit": cfg.limit,
+            "repeats": cfg.repeats,
+            "overrides": cfg.overrides,
+            "concurrency": cfg.concurrency,
+            "shard": list(cfg.shard) if cfg.shard else None,
+            "max_error_rate": cfg.max_error_rate,
+        },
+        "filter": cfg.filter_info,
+        "tasks": {p.task.spec.name: _task_entry(p) for p in plans},
+        "environment": dict(env),
+        "cache": None,
+    }
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def _task_entry(plan: Any) -> dict[str, Any]:
+    return {
+        "path": str(plan.task.path),
+        "sha256": plan.task.sha256,
+        "version": plan.task.spec.version,
+        "spec": plan.task.spec.model_dump(mode="json"),
+        "data": {
+            "source": plan.data_source,
+            "revision": plan.data_revision,
+            "sha256": plan.data_sha256,
+            "n_available": plan.n_available,
+            "n_selected": len(plan.samples),
+            "excluded": plan.excluded,
+        },
+        "generation": plan.requests[0].params.to_dict() if plan.requests else None,
+        "n_requests": len(plan.requests),
+    }

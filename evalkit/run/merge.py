@@ -1,23 +1,21 @@
 """Merge the run folders of a sharded evaluation (`evalkit run --shard i/n`) into one.
 
 Shards of one evaluation share the model identity and the task definitions; their records are
-disjoint by (task, key), so the merge is exact: concatenate, keep the last record per (task, key),
-and recompute every summary from the merged records.
+disjoint by (task, sample id, repeat, key), so the merge is exact: concatenate, keep the last record
+per id, and recompute every summary from the merged records.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.run.manifest import MANIFEST_FILE, now_iso, read_manifest, write_json_atomic
-from evalkit.run.records import RECORDS_FILE, RecordId, RecordWriter, latest_records
-from evalkit.run.summary import SUMMARY_FILE, build_summary, summarize_tasks
-from evalkit.tasks.spec import TaskSpec
+from evalkit.run.rescore import manifest_specs
+from evalkit.run.summary import build_summary, summarize_tasks
+from evalkit.store import MANIFEST_FILE, Record, RecordId, RunFolder, now_iso
 
 
 @dataclass
@@ -46,17 +44,18 @@ def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
-    if not run_dirs:
-        raise EvalkitError("give the shard run folders to merge")
+def _shard_manifests(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
     manifests = []
     for d in run_dirs:
-        m = read_manifest(Path(d))
+        m = RunFolder(d).manifest
         if m is None:
-            raise EvalkitError(f"{d}: no readable {MANIFEST_FILE}; give run folders written by `evalkit run`")
+            raise EvalkitError(f"{d}: no {MANIFEST_FILE}; give run folders written by `evalkit run`")
         manifests.append(m)
-    first = manifests[0]
-    fingerprint = _fingerprint(first)
+    return manifests
+
+
+def _refuse_other_evaluations(run_dirs: Sequence[Path], manifests: list[dict[str, Any]]) -> None:
+    fingerprint = _fingerprint(manifests[0])
     for d, m in zip(run_dirs, manifests, strict=True):
         if m.get("status") not in ("complete", "complete_with_errors"):
             raise EvalkitError(
@@ -68,7 +67,9 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
                 raise EvalkitError(
                     f"{d}: its {what} differ from {run_dirs[0]}'s; only shards of one evaluation can be merged"
                 )
-    shards = [(m.get("parameters") or {}).get("shard") for m in manifests]
+
+
+def _missing_shards(shards: list[list[int] | None]) -> list[int]:
     sizes = {s[1] for s in shards if s}
     if len(sizes) > 1 or (sizes and None in shards):
         raise EvalkitError(
@@ -77,30 +78,40 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
     indexes = [s[0] for s in shards if s]
     if len(indexes) != len(set(indexes)):
         raise EvalkitError("the same shard is given twice")
-    missing = sorted(set(range(sizes.pop())) - set(indexes)) if sizes else []
-    out = Path(out)
-    if (out / RECORDS_FILE).exists():
-        raise EvalkitError(f"{out} already holds records; merge into a new folder")
-    merged: dict[RecordId, dict[str, Any]] = {}
+    return sorted(set(range(sizes.pop())) - set(indexes)) if sizes else []
+
+
+def _check_target(out: RunFolder) -> None:
+    # A folder an earlier (perhaps killed) merge wrote can be merged into again: the result is the
+    # same. Anything else holding records is somebody's run.
+    manifest = out.manifest
+    earlier_merge = manifest is None or "merged_from" in manifest
+    if out.records_path.exists() and not earlier_merge:
+        raise EvalkitError(f"{out.path} already holds records; merge into a new folder")
+
+
+def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
+    if not run_dirs:
+        raise EvalkitError("give the shard run folders to merge")
+    manifests = _shard_manifests(run_dirs)
+    _refuse_other_evaluations(run_dirs, manifests)
+    shards = [(m.get("parameters") or {}).get("shard") for m in manifests]
+    missing = _missing_shards(shards)
+    target = RunFolder(out)
+    _check_target(target)
+    merged: dict[RecordId, Record] = {}
     for d in run_dirs:
-        merged.update(latest_records(Path(d) / RECORDS_FILE))
-    with RecordWriter(out / RECORDS_FILE) as w:
-        for rec in merged.values():
-            w.write(rec)
-    specs = {name: TaskSpec.model_validate(t["spec"]) for name, t in (first.get("tasks") or {}).items()}
-    previous = (
-        json.loads((Path(run_dirs[0]) / SUMMARY_FILE).read_text())
-        if (Path(run_dirs[0]) / SUMMARY_FILE).is_file()
-        else {}
-    )
-    tasks = summarize_tasks(specs, merged.values(), previous)
-    model = previous.get("model") or first.get("backend") or {}
-    summary = build_summary(out.name, model, tasks)
-    write_json_atomic(out / SUMMARY_FILE, summary)
-    n_errors = sum(1 for r in merged.values() if r.get("status") != "ok")
+        merged.update(RunFolder(d).latest())
+    target.rewrite(merged.values())
+    first = manifests[0]
+    previous = RunFolder(run_dirs[0]).summary or {}
+    tasks = summarize_tasks(manifest_specs(RunFolder(run_dirs[0]), first), merged.values(), previous)
+    summary = build_summary(target.path.name, previous.get("model") or first.get("backend") or {}, tasks)
+    target.write_summary(summary)
+    n_errors = sum(1 for r in merged.values() if not r.ok)
     manifest = {
         **first,
-        "run_id": out.name,
+        "run_id": target.path.name,
         "parameters": {**(first.get("parameters") or {}), "shard": None},
         "merged_from": [
             {"run": str(d), "shard": s, "run_id": m.get("run_id")}
@@ -111,5 +122,5 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
         "counts": {"records": len(merged), "errors": n_errors},
         "status": "partial" if missing else ("complete" if n_errors == 0 else "complete_with_errors"),
     }
-    write_json_atomic(out / MANIFEST_FILE, manifest)
-    return MergeResult(out, len(merged), shards, missing, summary)
+    target.write_manifest(manifest)
+    return MergeResult(target.path, len(merged), shards, missing, summary)

@@ -11,7 +11,7 @@ from pathlib import Path
 from evalkit.tasks.data import LoadedRows
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.prompt import render
-from evalkit.tasks.samples import load_fewshot_pool, load_samples, select_fewshot
+from evalkit.tasks.samples import load_fewshot_pool, select_fewshot
 from evalkit.types import GenParams, Message, Request, Sample
 
 
@@ -58,24 +58,15 @@ def plan_task(
     task: LoadedTask,
     model_identity: str,
     data_dir: Path | None,
-    limit: int | None = None,
+    samples: list[Sample],
+    loaded: LoadedRows,
+    n_available: int,
     repeats: int | None = None,
     param_overrides: dict | None = None,
-    samples: list[Sample] | None = None,
-    loaded: LoadedRows | None = None,
-    n_available: int | None = None,
 ) -> TaskPlan:
-    """Build one Request per (item, repeat), rendering prompts.
-
-    ``samples``/``loaded`` are the task's items and the rows they came from when the caller already
-    loaded (and perhaps filtered) them; otherwise the task's data is loaded here.
-    """
-    if samples is None or loaded is None:
-        samples, loaded = load_samples(task, data_dir)
-        n_available = len(samples)
+    """Build one Request per (item, repeat) of ``samples`` (the task's items after any selection;
+    ``loaded`` the rows they came from, ``n_available`` the items before selection), rendering prompts."""
     chosen = samples
-    if limit is not None:
-        chosen = chosen[:limit]
     pool = load_fewshot_pool(task, data_dir)
     params = task.spec.generation.params(param_overrides)
     n_rep = repeats if repeats is not None else task.spec.generation.repeats
@@ -95,5 +86,4 @@ def plan_task(
                     prompt=prompt,
                 )
             )
-    n_avail = n_available if n_available is not None else len(samples)
-    return TaskPlan(task, list(chosen), reqs, loaded.source, loaded.revision, loaded.sha256, n_avail)
+    return TaskPlan(task, list(chosen), reqs, loaded.source, loaded.revision, loaded.sha256, n_available)

@@ -1,23 +1,22 @@
 """Re-extract and re-grade a run's stored completions with the current scoring code (no model call).
 
 ``rescore_run(run_dir)``:
-  - reads ``manifest.json`` (its ``tasks.<name>.spec`` is the TaskSpec the run used) and the last
-    record per key of ``records.jsonl``;
-  - scores every ``status=ok`` record again through ``score_completion`` (the runner's path);
-    ``status=error`` records stay errors, records of tasks missing from the manifest are kept as is;
-  - keeps the old file as ``records.pre-rescore-<UTC timestamp>.jsonl`` and writes the new
-    ``records.jsonl`` (one line per key), then ``summary.json``;
+  - reads ``manifest.json`` (its ``tasks.<name>.spec`` is the TaskSpec the run used) and the
+    current records;
+  - scores every ``status=ok`` record again through the runner's TaskScorer (every scorer of the
+    task, each grade stamped with its code version); errors stay errors, records of tasks missing
+    from the manifest are kept as they are;
+  - rewrites ``records.jsonl`` atomically (one line per record), keeping the old file as
+    ``records.pre-rescore-<UTC timestamp>.jsonl``, then ``summary.json``;
   - records ``rescored`` in the manifest: time, evalkit version, the backup's name, counts
     (earlier rescores are kept under ``rescored.history``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +24,9 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.errors import EvalkitError
-from evalkit.run.manifest import MANIFEST_FILE, write_json_atomic
-from evalkit.run.records import RECORDS_FILE, latest_records
-from evalkit.run.summary import SUMMARY_FILE, build_summary, summarize_tasks
-from evalkit.scoring.registry import ScoringContext, score_completion
-from evalkit.types import Completion, Sample
+from evalkit.run.grading import TaskScorer
+from evalkit.run.summary import build_summary, summarize_tasks
+from evalkit.store import Record, RunFolder, now_iso
 
 
 @dataclass
@@ -46,26 +43,50 @@ class RescoreResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EvalkitError(f"{path}: no {what} here; is this a run folder (results/runs/<run_id>)?") from None
-    except json.JSONDecodeError as e:
-        raise EvalkitError(f"{path}:{e.lineno}: {what} is not valid JSON ({e.msg})") from None
-    if not isinstance(data, dict):
-        raise EvalkitError(f"{path}: {what} must be a JSON object")
-    return data
-
-
-def _accuracy(records: list[dict[str, Any]]) -> dict[str, float]:
+def _accuracy(records: Sequence[Record]) -> dict[str, float]:
     hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r in records:
-        if r.get("status") == "ok" and r.get("grade"):
-            h = hits[str(r.get("task"))]
-            h[0] += bool(r["grade"].get("correct"))
+        if r.ok and r.primary is not None:
+            h = hits[r.task]
+            h[0] += r.primary.grade.correct
             h[1] += 1
     return {t: (c / n if n else 0.0) for t, (c, n) in hits.items()}
+
+
+def manifest_specs(folder: RunFolder, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The TaskSpec of every task a run's manifest recorded (what its records were graded under)."""
+    from evalkit.tasks.spec import TaskSpec
+
+    specs = {}
+    for name, entry in (manifest.get("tasks") or {}).items():
+        spec = (entry or {}).get("spec")
+        if spec is None:
+            raise EvalkitError(
+                f"{folder.manifest_path}: tasks.{name} has no 'spec'; this run cannot be rescored"
+            )
+        try:
+            specs[name] = TaskSpec.model_validate(spec)
+        except Exception as e:  # pydantic.ValidationError, but keep the message short
+            raise EvalkitError(f"{folder.manifest_path}: tasks.{name}.spec does not validate: {e}") from None
+    return specs
+
+
+def _regrade(folder: RunFolder, scorers: dict[str, TaskScorer], rec: Record) -> Record:
+    if rec.sample is None:
+        raise EvalkitError(
+            f"{folder.records_path}: record {rec.key!r} ({rec.task}) has no 'sample'; "
+            f"it was not written by `evalkit run` and cannot be rescored"
+        )
+    try:
+        return scorers[rec.task].regrade(rec)
+    except (KeyError, ValueError) as e:
+        raise EvalkitError(
+            f"{folder.records_path}: record {rec.key!r} ({rec.task}): cannot score: {e}"
+        ) from None
+
+
+def _correct(rec: Record) -> bool:
+    return bool(rec.primary and rec.primary.grade.correct)
 
 
 def rescore_run(
@@ -75,122 +96,63 @@ def rescore_run(
 ) -> RescoreResult:
     """Rescore ``run_dir`` in place (see the module docstring). ``workers`` threads share the math
     sandbox's worker processes."""
-    from evalkit.tasks.spec import TaskSpec
-
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise EvalkitError(f"{run}: not a folder; give a run folder such as results/runs/<run_id>")
-    manifest_path = run / MANIFEST_FILE
-    manifest = _read_json(manifest_path, "manifest.json")
-    records_path = run / RECORDS_FILE
-    if not records_path.is_file():
-        raise EvalkitError(f"{records_path}: no records to rescore")
-    specs: dict[str, TaskSpec] = {}
-    for name, entry in (manifest.get("tasks") or {}).items():
-        spec = (entry or {}).get("spec")
-        if spec is None:
-            raise EvalkitError(f"{manifest_path}: tasks.{name} has no 'spec'; this run cannot be rescored")
-        try:
-            specs[name] = TaskSpec.model_validate(spec)
-        except Exception as e:  # pydantic.ValidationError, but keep the message short
-            raise EvalkitError(f"{manifest_path}: tasks.{name}.spec does not validate: {e}") from None
-
-    old = list(latest_records(records_path).values())
-    result = RescoreResult(run, before=_accuracy(old))
-    contexts = {name: ScoringContext.for_task(s) for name, s in specs.items()}
-
-    def rescore_one(rec: dict[str, Any]) -> dict[str, Any]:
-        spec = specs[rec["task"]]
-        if not isinstance(rec.get("sample"), dict):
-            raise EvalkitError(
-                f"{records_path}: record {rec.get('key')!r} ({rec['task']}) has no 'sample'; "
-                f"it was not written by `evalkit run` and cannot be rescored"
-            )
-        completion = Completion.from_dict(rec.get("completion") or {})
-        sample = Sample.from_dict(rec["sample"])
-        try:
-            extraction, grade = score_completion(
-                completion, sample, spec.extract.name, spec.grade.name, contexts[rec["task"]]
-            )
-        except (KeyError, ValueError) as e:
-            raise EvalkitError(
-                f"{records_path}: record {rec.get('key')!r} ({rec['task']}): cannot score: {e}"
-            ) from None
-        new = dict(rec)
-        new["extraction"] = {
-            "answer": extraction.answer,
-            "method": extraction.method,
-            "status": extraction.status,
-        }
-        new["grade"] = {"correct": grade.correct, "reason": grade.reason, "points": grade.points}
-        return new
-
-    todo = [i for i, r in enumerate(old) if r.get("status") == "ok" and r.get("task") in specs]
-    result.errors_kept = sum(1 for r in old if r.get("status") != "ok")
-    result.unknown_task = sum(1 for r in old if r.get("status") == "ok" and r.get("task") not in specs)
-    new_records = list(old)
+    folder = RunFolder(run_dir).require()
+    manifest = folder.require_manifest()
+    if not folder.records_path.is_file():
+        raise EvalkitError(f"{folder.records_path}: no records to rescore")
+    specs = manifest_specs(folder, manifest)
+    scorers = {name: TaskScorer(spec) for name, spec in specs.items()}
+    old = folder.records()
+    result = RescoreResult(folder.path, before=_accuracy(old))
+    todo = [i for i, r in enumerate(old) if r.ok and r.task in specs]
+    result.errors_kept = sum(1 for r in old if not r.ok)
+    result.unknown_task = sum(1 for r in old if r.ok and r.task not in specs)
+    new = list(old)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="evalkit-rescore") as pool:
-        for done, (i, rec) in enumerate(
-            zip(todo, pool.map(rescore_one, [old[i] for i in todo]), strict=True), 1
-        ):
-            new_records[i] = rec
+        regraded = pool.map(lambda r: _regrade(folder, scorers, r), [old[i] for i in todo])
+        for done, (i, rec) in enumerate(zip(todo, regraded, strict=True), 1):
+            new[i] = rec
             if progress is not None:
                 progress(done, len(todo))
     result.rescored = len(todo)
-    result.changed = sum(
-        1
-        for i in todo
-        if bool((old[i].get("grade") or {}).get("correct")) != bool(new_records[i]["grade"]["correct"])
-    )
+    result.changed = sum(1 for i in todo if _correct(old[i]) != _correct(new[i]))
+    result.backup = folder.rewrite(new, backup_prefix="records.pre-rescore")
+    result.records = len(new)
+    result.after = _accuracy(new)
+    result.summary = _write_summary(folder, manifest, specs, new)
+    _note_in_manifest(folder, manifest, result)
+    return result
 
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    backup = run / f"records.pre-rescore-{stamp}.jsonl"
-    n = 1
-    while backup.exists():
-        n += 1
-        backup = run / f"records.pre-rescore-{stamp}-{n}.jsonl"
-    tmp = run / (RECORDS_FILE + ".rescore.tmp")
-    with tmp.open("wb") as f:
-        for rec in new_records:
-            f.write(json.dumps(rec, ensure_ascii=False).encode("utf-8") + b"\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(records_path, backup)
-    os.replace(tmp, records_path)
-    result.backup = backup
-    result.records = len(new_records)
-    result.after = _accuracy(new_records)
 
-    # summary.json: every task the manifest knows, with the fields summarize_task does not make
-    # (e.g. the runner's "split") carried over from the previous summary.
-    old_summary: dict[str, Any] = {}
-    if (run / SUMMARY_FILE).is_file():
-        try:
-            old_summary = json.loads((run / SUMMARY_FILE).read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            old_summary = {}
-    tasks = summarize_tasks(specs, new_records, old_summary)
+def _write_summary(
+    folder: RunFolder, manifest: dict[str, Any], specs: dict[str, Any], records: list[Record]
+) -> dict:
+    # Every task the manifest knows, with the fields summarize_task does not make (e.g. the
+    # runner's "split") carried over from the previous summary.
+    try:
+        old_summary = folder.summary or {}
+    except EvalkitError:  # a broken summary is what a rescore replaces
+        old_summary = {}
+    tasks = summarize_tasks(specs, records, old_summary)
     model = old_summary.get("model") or manifest.get("backend") or {}
-    summary = build_summary(str(manifest.get("run_id") or run.name), model, tasks)
+    summary = build_summary(str(manifest.get("run_id") or folder.path.name), model, tasks)
     summary["rescored"] = True
-    write_json_atomic(run / SUMMARY_FILE, summary)
-    result.summary = summary
+    folder.write_summary(summary)
+    return summary
 
+
+def _note_in_manifest(folder: RunFolder, manifest: dict[str, Any], result: RescoreResult) -> None:
     entry = {
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": now_iso(),
         "evalkit_version": __version__,
-        "records_backup": backup.name,
+        "records_backup": result.backup.name if result.backup else None,
         "rescored": result.rescored,
         "changed": result.changed,
         "errors_kept": result.errors_kept,
     }
-    previous_entry = manifest.get("rescored")
+    previous = manifest.get("rescored")
     history = []
-    if isinstance(previous_entry, dict):
-        history = [
-            *previous_entry.get("history", []),
-            {k: v for k, v in previous_entry.items() if k != "history"},
-        ]
+    if isinstance(previous, dict):
+        history = [*previous.get("history", []), {k: v for k, v in previous.items() if k != "history"}]
     manifest["rescored"] = {**entry, "history": history}
-    write_json_atomic(manifest_path, manifest)
-    return result
+    folder.write_manifest(manifest)

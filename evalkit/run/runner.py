@@ -1,8 +1,10 @@
-"""Run an evaluation: plan -> engine -> cache -> records.jsonl -> summary.json -> manifest.json.
+"""Run an evaluation: open the run, find what is pending, send, record, finish.
 
-Re-running the same command resumes: the run folder is named by a hash of everything that
-defines the run, finished (sample, repeat) pairs are read back from records.jsonl, answers already
-in the response cache are recorded without calling the model, and only the rest is sent.
+Re-running the same command resumes: the run folder is named by a hash of what defines the
+evaluation (model, tasks, data, what changes the prompt), finished (sample, repeat) pairs are read
+back from its records, answers already in the response cache are recorded without calling the
+model, and only the rest is sent. The token budget and the number of repeats are recorded per
+record, not in the folder's name, so a larger budget or extra repeats extend the same folder.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import asyncio
 import hashlib
 import json
 import re
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,18 +25,21 @@ from evalkit.backends.base import Backend
 from evalkit.errors import EvalkitError
 from evalkit.run.cache import ResponseCache, default_cache_path
 from evalkit.run.engine import execute
-from evalkit.run.manifest import MANIFEST_FILE, environment, now_iso, read_manifest, write_json_atomic
+from evalkit.run.grading import TaskScorer
+from evalkit.run.manifest import build_manifest, environment
 from evalkit.run.plan import TaskPlan, plan_task
-from evalkit.run.records import RECORDS_FILE, RecordWriter, latest_records, make_record, request_record_id
-from evalkit.run.summary import SUMMARY_FILE, build_summary, summarize_task
-from evalkit.scoring.registry import ScoringContext, score_completion
+from evalkit.run.progress import Progress
+from evalkit.run.summary import build_summary, summarize_task
 from evalkit.secrets import redact_mapping, redact_spec, redact_text
+from evalkit.store import Record, RecordId, RecordWriter, RunFolder, now_iso
 from evalkit.tasks.data import resolve_data_dir
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.registry import discover
-from evalkit.types import Completion, Request, Sample
+from evalkit.types import BackendInfo, Completion, Request, Sample
 
 SampleFilter = Callable[[LoadedTask, list[Sample]], tuple[list[Sample], dict[str, Any]]]
+# Parameters that extend a run folder instead of naming a new one (recorded per record).
+EXTENDING_OVERRIDES = ("max_tokens",)
 
 
 @dataclass
@@ -70,6 +74,7 @@ class RunResult:
     n_resumed: int
     n_errors: int
     elapsed_s: float
+    n_regraded: int = 0
 
     @property
     def error_rate(self) -> float:
@@ -81,89 +86,25 @@ def slug(text: str, n: int = 40) -> str:
     return s[-n:] if len(s) > n else s
 
 
-def run_id_for(identity: str, plans: list[TaskPlan], cfg: RunConfig) -> str:
-    """Deterministic: the same command on the same data and model gives the same folder."""
+def run_id_for(info: BackendInfo, plans: list[TaskPlan], cfg: RunConfig) -> str:
+    """Deterministic: the same evaluation of the same model on the same data names the same folder.
+
+    In: the model identity, each task's file and data hashes, the item selection (limit, shard,
+    split filters) and the generation overrides that change answers' distribution. Out: repeats and
+    the token budget, which only extend a folder (each record carries its own).
+    """
+    overrides = {k: v for k, v in cfg.overrides.items() if k not in EXTENDING_OVERRIDES}
     payload = {
-        "model": identity,
+        "model": info.identity,
         "tasks": [[p.task.spec.name, p.task.sha256, p.data_sha256] for p in plans],
         "limit": cfg.limit,
-        "repeats": cfg.repeats,
-        "overrides": cfg.overrides,
+        "overrides": overrides,
         "shard": cfg.shard,
         "filter": cfg.filter_info,
     }
     h = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    model_name = identity.split(":", 1)[1].rsplit("@", 1)[0]
     tasks = "+".join(p.task.spec.name for p in plans)
-    return f"{slug(model_name)}__{slug(tasks, 60)}__{h}"
-
-
-class _Progress:
-    """A rich progress bar on stderr: done/total, rate, ETA, errors."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.enabled = enabled and total > 0
-        self.errors = 0
-        if not self.enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._p = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("[red]{task.fields[errors]}"),
-            console=Console(file=sys.stderr),
-            transient=False,
-        )
-        self._t0 = time.perf_counter()
-        self._p.start()
-        self._id = self._p.add_task("evaluating", total=total, rate="", errors="")
-
-    def advance(self, ok: bool) -> None:
-        if not self.enabled:
-            return
-        if not ok:
-            self.errors += 1
-        done = self._p.tasks[0].completed + 1
-        rate = done / max(1e-9, time.perf_counter() - self._t0)
-        self._p.update(
-            self._id,
-            advance=1,
-            rate=f"{rate:.2f} req/s",
-            errors=f"{self.errors} errors" if self.errors else "",
-        )
-
-    def close(self) -> None:
-        if self.enabled:
-            self._p.stop()
-
-
-def score_record(
-    task: LoadedTask, req: Request, sample: Sample, completion: Completion, identity: str, cached: bool
-) -> dict[str, Any]:
-    extraction = grade = None
-    if completion.ok:
-        extraction, grade = score_completion(
-            completion,
-            sample,
-            task.spec.extract.name,
-            task.spec.grade.name,
-            ScoringContext.for_task(task.spec),
-        )
-    return make_record(req, sample, task.spec.version, identity, completion, extraction, grade, cached)
+    return f"{slug(info.model)}__{slug(tasks, 60)}__{h}"
 
 
 def _apply_shard(samples: list[Sample], shard: tuple[int, int] | None) -> list[Sample]:
@@ -196,222 +137,256 @@ def prepare(cfg: RunConfig) -> tuple[Backend, list[TaskPlan]]:
     plans = []
     for t, samples, loaded, n_available, info in loaded_tasks:
         plan = plan_task(
-            t,
-            backend.info.identity,
-            data_dir,
-            None,
-            cfg.repeats,
-            cfg.overrides,
-            samples=samples,
-            loaded=loaded,
-            n_available=n_available,
+            t, backend.info.identity, data_dir, samples, loaded, n_available, cfg.repeats, cfg.overrides
         )
         plan.excluded = info
         plans.append(plan)
     return backend, plans
 
 
-async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) -> RunResult:
-    t_start = time.perf_counter()
-    identity = backend.info.identity
-    run_id = run_id_for(identity, plans, cfg)
-    run_dir = cfg.out or (cfg.results_dir / run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    records_path = run_dir / RECORDS_FILE
+# 1. open the run ---------------------------------------------------------------------------------
+def open_run(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) -> tuple[RunFolder, dict[str, Any]]:
+    """The run folder, checked to hold this evaluation (or nothing yet), with its manifest started."""
+    info = backend.info
+    run_id = run_id_for(info, plans, cfg)
+    folder = RunFolder(cfg.out or (cfg.results_dir / run_id))
+    previous = folder.manifest
+    _refuse_other_evaluation(folder, previous, info.identity, plans)
+    manifest = build_manifest(run_id, cfg, info.to_dict(), plans, previous, environment())
+    folder.write_manifest(manifest)
+    return folder, manifest
 
-    previous = read_manifest(run_dir)
-    if previous and previous.get("backend", {}).get("identity") not in (None, identity):
+
+def _refuse_other_evaluation(
+    folder: RunFolder, previous: dict[str, Any] | None, identity: str, plans: list[TaskPlan]
+) -> None:
+    before_identity = ((previous or {}).get("backend") or {}).get("identity")
+    if before_identity not in (None, identity):
         raise EvalkitError(
-            f"{run_dir} holds a run of {previous['backend']['identity']}, not {identity}; "
-            f"choose another --out folder"
+            f"{folder.path} holds a run of {before_identity}, not {identity}; choose another --out folder"
         )
     for p in plans:
         before = ((previous or {}).get("tasks") or {}).get(p.task.spec.name) or {}
         if before.get("sha256") not in (None, p.task.sha256):
             raise EvalkitError(
-                f"task {p.task.spec.name} changed since {run_dir} was written (YAML sha256 "
-                f"{before['sha256'][:12]} -> {p.task.sha256[:12]}); its answers there were graded under the old "
-                f"definition. Use another --out (the default folder is named after the task file's hash)"
+                f"task {p.task.spec.name} changed since {folder.path} was written (YAML sha256 "
+                f"{before['sha256'][:12]} -> {p.task.sha256[:12]}); its answers there were graded under the "
+                f"old definition. Use another --out (the default folder is named after the task file's hash)"
             )
-    env = environment()  # package versions and git state: a few subprocesses, so once
-    manifest: dict[str, Any] = {
-        "run_id": run_id,
-        "evalkit_version": env["packages"].get("evalkit"),
-        "status": "running",
-        "started": (previous or {}).get("started", now_iso()),
-        "resumed": [*(previous or {}).get("resumed", []), *([now_iso()] if previous else [])],
-        "finished": None,
-        "backend": redact_mapping(backend.info.to_dict()),
-        "model_spec": redact_spec(cfg.model),
-        "model_args": redact_mapping(cfg.model_args),
-        "parameters": {
-            "limit": cfg.limit,
-            "repeats": cfg.repeats,
-            "overrides": cfg.overrides,
-            "concurrency": cfg.concurrency,
-            "shard": list(cfg.shard) if cfg.shard else None,
-            "max_error_rate": cfg.max_error_rate,
-        },
-        "filter": cfg.filter_info,
-        "tasks": {
-            p.task.spec.name: {
-                "path": str(p.task.path),
-                "sha256": p.task.sha256,
-                "version": p.task.spec.version,
-                "spec": p.task.spec.model_dump(mode="json"),
-                "data": {
-                    "source": p.data_source,
-                    "revision": p.data_revision,
-                    "sha256": p.data_sha256,
-                    "n_available": p.n_available,
-                    "n_selected": len(p.samples),
-                    "excluded": p.excluded,
-                },
-                "generation": p.requests[0].params.to_dict() if p.requests else None,
-                "n_requests": len(p.requests),
-            }
-            for p in plans
-        },
-        "environment": env,
-        "cache": None,
-    }
-    write_json_atomic(run_dir / MANIFEST_FILE, manifest)
 
-    by_task = {p.task.spec.name: p for p in plans}
-    samples = {(p.task.spec.name, s.id): s for p in plans for s in p.samples}
-    all_reqs = [r for p in plans for r in p.requests]
-    existing = latest_records(records_path)
-    done = {k for k, r in existing.items() if r.get("status") == "ok"}
-    pending = [r for r in all_reqs if request_record_id(r) not in done]
-    n_resumed = len(all_reqs) - len(pending)
 
-    cache = None
-    if cfg.use_cache and getattr(backend, "cacheable", True):
-        cache = ResponseCache(cfg.cache_path or default_cache_path())
-        manifest["cache"] = str(cache.path)
-    counts = {"sent": 0, "cached": 0, "errors": 0}
-    progress = _Progress(len(pending), cfg.progress)
-    # The math grader blocks on its sandbox processes, so its tasks are scored on worker threads (one
-    # per sandbox worker keeps them all busy) while the event loop keeps feeding the backend. The
-    # other graders are microseconds of pure Python: a thread hop would cost more than they do.
-    threaded = {p.task.spec.name for p in plans if p.task.spec.grade.name == "math"}
-    n_scorers = 1
-    if threaded:
+# 2. find what is pending -------------------------------------------------------------------------
+@dataclass
+class Pending:
+    to_send: list[Request]  # one request per distinct cache key
+    waiting: dict[str, list[Request]]  # cache key -> the requests its answer serves
+    from_cache: list[tuple[Request, Completion]]
+    stale: list[Record]  # answered, but graded by other scoring code: regraded without a model call
+    n_resumed: int
+
+
+def find_pending(
+    folder: RunFolder, requests: list[Request], scorers: dict[str, TaskScorer], cache: ResponseCache | None
+) -> Pending:
+    existing = folder.latest()
+    done: dict[RecordId, Record] = {k: r for k, r in existing.items() if r.ok}
+    todo = [r for r in requests if (r.task, r.sample_id, r.repeat, r.key) not in done]
+    stale = [
+        rec
+        for r in requests
+        if (rec := done.get((r.task, r.sample_id, r.repeat, r.key))) is not None
+        and not scorers[r.task].is_current(rec)
+    ]
+    hits = cache.get_many([r.key for r in todo]) if cache else {}
+    # Two tasks can send the very same request (one prompt, several tasks): it goes to the model
+    # once and its answer is recorded for each task.
+    waiting: dict[str, list[Request]] = {}
+    to_send, from_cache = [], []
+    for req in todo:
+        comp = hits.get(req.key)
+        if comp is not None:
+            from_cache.append((req, comp))
+            continue
+        if req.key not in waiting:
+            to_send.append(req)
+        waiting.setdefault(req.key, []).append(req)
+    return Pending(to_send, waiting, from_cache, stale, len(requests) - len(todo))
+
+
+# 3 and 4. send and record ------------------------------------------------------------------------
+class Recorder:
+    """Scores each answer and appends its records; math grading runs on worker threads.
+
+    The math grader blocks on its sandbox processes, so its tasks are scored on worker threads (one
+    per sandbox worker keeps them all busy) while the event loop keeps feeding the backend. The
+    other graders are microseconds of pure Python: a thread hop would cost more than they do.
+    """
+
+    def __init__(
+        self,
+        writer: RecordWriter,
+        scorers: dict[str, TaskScorer],
+        samples: dict[tuple[str, str], Sample],
+        identity: str,
+        cache: ResponseCache | None,
+        progress: Progress,
+    ) -> None:
+        self.writer, self.scorers, self.samples = writer, scorers, samples
+        self.identity, self.cache, self.progress = identity, cache, progress
+        self.waiting: dict[str, list[Request]] = {}
+        self.n_sent = 0
+        threaded = any(s.uses_sandbox for s in scorers.values())
+        self._pool = ThreadPoolExecutor(self._start_sandbox() if threaded else 1, "evalkit-score")
+
+    @staticmethod
+    def _start_sandbox() -> int:
         from evalkit.scoring.sandbox import default_sandbox
 
         sandbox = default_sandbox()
         sandbox.start()  # pay the ~1.5 s start-up before the first answer, not during the run
-        n_scorers = sandbox.size
-    scorer = ThreadPoolExecutor(max_workers=n_scorers, thread_name_prefix="evalkit-score")
-    loop = asyncio.get_running_loop()
-    try:
-        with RecordWriter(records_path) as writer:
-            hits = cache.get_many([r.key for r in pending]) if cache else {}
-            # Two tasks can send the very same request (mmlu_pro and mmlu_pro_official share their
-            # prompt): it goes to the model once and its answer is recorded for each task.
-            waiting: dict[str, list[Request]] = {}
-            to_send = []
-            for req in pending:
-                comp = hits.get(req.key)
-                if comp is None:
-                    if req.key not in waiting:
-                        to_send.append(req)
-                    waiting.setdefault(req.key, []).append(req)
-                    continue
-                task = by_task[req.task].task
-                writer.write(
-                    score_record(task, req, samples[(req.task, req.sample_id)], comp, identity, True)
-                )
-                counts["cached"] += 1
-                progress.advance(True)
+        return sandbox.size
 
-            async def on_done(sent: Request, comp: Completion) -> None:
-                if cache is not None:
-                    cache.put(sent.key, identity, comp)
-                counts["sent"] += 1
-                for req in waiting.pop(sent.key, [sent]):
-                    task = by_task[req.task].task
-                    args = (task, req, samples[(req.task, req.sample_id)], comp, identity, False)
-                    if req.task in threaded:
-                        rec = await loop.run_in_executor(scorer, score_record, *args)
-                    else:
-                        rec = score_record(*args)
-                    writer.write(rec)
-                    if not comp.ok:
-                        counts["errors"] += 1
-                    progress.advance(comp.ok)
+    def _record(self, req: Request, comp: Completion, cached: bool) -> Record:
+        sample = self.samples[(req.task, req.sample_id)]
+        return self.scorers[req.task].record(req, sample, comp, self.identity, cached)
 
-            if to_send:
-                check = getattr(backend, "check", None)
+    def record_cached(self, req: Request, comp: Completion) -> None:
+        self.writer.write(self._record(req, comp, cached=True))
+        self.progress.advance(True)
+
+    def regrade(self, records: list[Record]) -> None:
+        for rec in self._pool.map(lambda r: self.scorers[r.task].regrade(r), records):
+            self.writer.write(rec)
+
+    async def on_answer(self, sent: Request, comp: Completion) -> None:
+        if self.cache is not None:
+            self.cache.put(sent.key, self.identity, comp)
+        self.n_sent += 1
+        loop = asyncio.get_running_loop()
+        for req in self.waiting.pop(sent.key, [sent]):
+            if self.scorers[req.task].uses_sandbox:
+                rec = await loop.run_in_executor(self._pool, self._record, req, comp, False)
+            else:
+                rec = self._record(req, comp, False)
+            self.writer.write(rec)
+            self.progress.advance(comp.ok)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+async def send_and_record(
+    cfg: RunConfig,
+    backend: Backend,
+    folder: RunFolder,
+    plans: list[TaskPlan],
+    scorers: dict[str, TaskScorer],
+    pending: Pending,
+    cache: ResponseCache | None,
+) -> int:
+    """Record cached answers and stale grades, send the rest; returns how many requests were sent."""
+    samples = {(p.task.spec.name, s.id): s for p in plans for s in p.samples}
+    progress = Progress(len(pending.from_cache) + sum(map(len, pending.waiting.values())), cfg.progress)
+    with folder.writer() as writer:
+        recorder = Recorder(writer, scorers, samples, backend.info.identity, cache, progress)
+        try:
+            recorder.regrade(pending.stale)
+            for req, comp in pending.from_cache:
+                recorder.record_cached(req, comp)
+            recorder.waiting = pending.waiting
+            if pending.to_send:
+                check = getattr(backend, "check", None)  # TODO(merge)
                 if check is not None:
-                    await check()
-                await execute(backend, to_send, on_done, cfg.concurrency)
-    except BaseException as e:
-        # Answers so far are saved; the manifest says the run stopped and why.
-        manifest.update(
-            status="stopped",
-            stopped=now_iso(),
-            stop_reason=redact_text(f"{type(e).__name__}: {str(e)[:300]}"),
-        )
-        write_json_atomic(run_dir / MANIFEST_FILE, manifest)
-        raise
-    finally:
-        progress.close()
-        scorer.shutdown(wait=True)
-        if cache is not None:
-            cache.close()
-        await backend.aclose()
-
-    summary = write_summary(run_dir, plans, backend, cfg.model)
-    final = latest_records(records_path)
-    keys = {request_record_id(r) for r in all_reqs}
-    n_errors = sum(1 for k in keys if k in final and final[k].get("status") != "ok")
-    manifest.update(
-        status="complete" if n_errors == 0 else "complete_with_errors",
-        finished=now_iso(),
-        counts={
-            "requests": len(all_reqs),
-            "sent": counts["sent"],
-            "from_cache": counts["cached"],
-            "resumed": n_resumed,
-            "errors": n_errors,
-        },
-    )
-    write_json_atomic(run_dir / MANIFEST_FILE, manifest)
-    return RunResult(
-        run_dir,
-        summary,
-        len(all_reqs),
-        counts["sent"],
-        counts["cached"],
-        n_resumed,
-        n_errors,
-        time.perf_counter() - t_start,
-    )
+                    await check()  # a wrong URL or model name fails once, before thousands of requests
+                await execute(backend, pending.to_send, recorder.on_answer, cfg.concurrency)
+        finally:
+            progress.close()
+            recorder.close()
+    return recorder.n_sent
 
 
-def write_summary(run_dir: Path, plans: list[TaskPlan], backend: Backend, model_spec: str) -> dict[str, Any]:
-    final = latest_records(run_dir / RECORDS_FILE)
+# 5. finish ---------------------------------------------------------------------------------------
+def write_run_summary(
+    folder: RunFolder, plans: list[TaskPlan], info: BackendInfo, model_spec: str
+) -> dict[str, Any]:
+    """summary.json over the records of this run's planned requests."""
+    final = folder.latest()
     tasks = {}
     for p in plans:
-        recs = [final[request_record_id(r)] for r in p.requests if request_record_id(r) in final]
-        spec = p.task.spec
-        tasks[spec.name] = summarize_task(spec.name, spec.version, recs, spec.metrics, spec.report.breakdown)
-        tasks[spec.name]["split"] = p.excluded.get("split", "all") if p.excluded else "all"
-    alias = parse_spec(model_spec).alias
-    model = {**redact_mapping(backend.info.to_dict()), "alias": alias, "spec": redact_spec(model_spec)}
+        recs = [final[i] for r in p.requests if (i := (r.task, r.sample_id, r.repeat, r.key)) in final]
+        tasks[p.task.spec.name] = summarize_task(p.task.spec, recs)
+        tasks[p.task.spec.name]["split"] = p.excluded.get("split", "all") if p.excluded else "all"
+    model = {
+        **redact_mapping(info.to_dict()),
+        "alias": parse_spec(model_spec).alias,
+        "spec": redact_spec(model_spec),
+    }
     if model.get("params_total") is None:
         # A backend that never loaded its model this time (nothing left to send) cannot count the
         # parameters: keep the count an earlier pass of this run recorded.
-        try:
-            before = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8")).get("model") or {}
-        except (OSError, json.JSONDecodeError):
-            before = {}
+        before = (folder.summary or {}).get("model") or {}
         if before.get("identity") == model.get("identity"):
             model["params_total"] = before.get("params_total")
-    summary = build_summary(run_dir.name, model, tasks)
-    write_json_atomic(run_dir / SUMMARY_FILE, summary)
+    summary = build_summary(folder.path.name, model, tasks)
+    folder.write_summary(summary)
     return summary
+
+
+def finish_run(
+    folder: RunFolder,
+    manifest: dict[str, Any],
+    plans: list[TaskPlan],
+    backend: Backend,
+    cfg: RunConfig,
+    counts: dict[str, int],
+) -> tuple[dict[str, Any], int]:
+    summary = write_run_summary(folder, plans, backend.info, cfg.model)
+    final = folder.latest()
+    ids = [(r.task, r.sample_id, r.repeat, r.key) for p in plans for r in p.requests]
+    n_errors = sum(1 for i in ids if i in final and not final[i].ok)
+    manifest.update(
+        status="complete" if n_errors == 0 else "complete_with_errors",
+        finished=now_iso(),
+        counts={**counts, "requests": len(ids), "errors": n_errors},
+    )
+    folder.write_manifest(manifest)
+    return summary, n_errors
+
+
+async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) -> RunResult:
+    t_start = time.perf_counter()
+    folder, manifest = open_run(cfg, backend, plans)
+    requests = [r for p in plans for r in p.requests]
+    scorers = {p.task.spec.name: TaskScorer(p.task.spec) for p in plans}
+    cache = None
+    if cfg.use_cache and getattr(backend, "cacheable", True):  # TODO(merge): backend.cacheable
+        cache = ResponseCache(cfg.cache_path or default_cache_path())
+        manifest["cache"] = str(cache.path)
+    try:
+        pending = find_pending(folder, requests, scorers, cache)
+        n_sent = await send_and_record(cfg, backend, folder, plans, scorers, pending, cache)
+    except BaseException as e:
+        # Answers so far are saved; the manifest says the run stopped and why.
+        reason = redact_text(f"{type(e).__name__}: {str(e)[:300]}")
+        manifest.update(status="stopped", stopped=now_iso(), stop_reason=reason)
+        folder.write_manifest(manifest)
+        raise
+    finally:
+        if cache is not None:
+            cache.close()
+        await backend.aclose()
+    counts = {
+        "sent": n_sent,
+        "from_cache": len(pending.from_cache),
+        "resumed": pending.n_resumed,
+        "regraded": len(pending.stale),
+    }
+    summary, n_errors = finish_run(folder, manifest, plans, backend, cfg, counts)
+    elapsed = time.perf_counter() - t_start
+    return RunResult(
+        folder.path, summary, len(requests), n_sent, len(pending.from_cache), pending.n_resumed, n_errors, elapsed,
+        n_regraded=len(pending.stale),
+    )  # fmt: skip
 
 
 def run_evaluation(cfg: RunConfig) -> RunResult:

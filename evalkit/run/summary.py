@@ -1,12 +1,15 @@
-"""``summary.json``: per-task scores with intervals, counts of errors/truncations, breakdowns.
+"""``summary.json``'s content: per-task scores with intervals, counts, breakdowns (one builder).
 
 Shape:
   {"run_id", "model": {...BackendInfo, "alias"}, "evalkit_version", "created",
    "tasks": {NAME: {"task", "version", "n_items", "n_records", "repeats", "errors", "truncated",
                     "no_answer", "abstain", "primary", "metrics": {METRIC: MetricResult.to_dict()},
+                    "scorers": {SCORER: {"version", "metrics": {...}}} (scorers beside "main"),
+                    "scoring_versions": {SCORER: [versions seen]},
                     "breakdown": {FIELD: {VALUE: {"n": int, METRIC: MetricResult.to_dict()}}},
                     "tokens": {"prompt": int, "completion": int}}}}
-Errors are counted and excluded from every metric (never graded as wrong answers).
+Errors are counted and excluded from every metric (never graded as wrong answers). The runner,
+rescore and merge all build summaries here; the store writes them.
 """
 
 from __future__ import annotations
@@ -18,26 +21,30 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.scoring.metrics import ScoredRow, get_metric
+from evalkit.store import PRIMARY_SCORER, Record
 
-SUMMARY_FILE = "summary.json"
 
-
-def scored_rows(records: Iterable[Mapping[str, Any]]) -> list[ScoredRow]:
+def scored_rows(records: Iterable[Record], scorer: str = PRIMARY_SCORER) -> list[ScoredRow]:
+    """One row per graded answer, as the metrics read them (errors and ungraded records left out)."""
     rows = []
     for r in records:
-        if r.get("status") != "ok" or r.get("grade") is None:
+        score = r.scores.get(scorer) if r.ok else None
+        if score is None:
             continue
-        ex = r.get("extraction") or {}
-        g = r["grade"]
+        sample = r.sample
+        meta = {
+            **(sample.meta if sample else {}),
+            "date": sample.date.isoformat() if sample and sample.date else None,
+        }
         rows.append(
             ScoredRow(
-                sample_id=str(r["sample_id"]),
-                repeat=int(r["repeat"]),
-                correct=bool(g["correct"]),
-                points=g.get("points"),
-                status=ex.get("status", "ok"),
-                answer=ex.get("answer"),
-                meta={**(r.get("sample") or {}).get("meta", {}), "date": (r.get("sample") or {}).get("date")},
+                sample_id=r.sample_id,
+                repeat=r.repeat,
+                correct=score.grade.correct,
+                points=score.grade.points,
+                status=score.extraction.status,
+                answer=score.extraction.answer,
+                meta=meta,
             )
         )
     return rows
@@ -49,56 +56,63 @@ def compute_metrics(
     return {m: get_metric(m)(rows, options or {}).to_dict() for m in metrics}
 
 
-def summarize_task(
-    task: str,
-    version: int,
-    records: Sequence[Mapping[str, Any]],
-    metrics: Sequence[str],
-    breakdown: Sequence[str] = (),
-    metric_options: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    rows = scored_rows(records)
-    n_items = len({str(r["sample_id"]) for r in records})
-    repeats = max((int(r["repeat"]) for r in records), default=-1) + 1
+def _counts(records: Sequence[Record]) -> dict[str, Any]:
     tokens = {"prompt": 0, "completion": 0}
     errors = truncated = 0
     for r in records:
-        if r.get("status") != "ok":
+        if not r.ok:
             errors += 1
             continue
-        c = r.get("completion") or {}
-        u = c.get("usage") or {}
-        tokens["prompt"] += int(u.get("prompt_tokens") or 0)
-        tokens["completion"] += int(u.get("completion_tokens") or 0)
-        if c.get("finish_reason") == "length":
-            truncated += 1
+        tokens["prompt"] += int(r.completion.usage.prompt_tokens or 0)
+        tokens["completion"] += int(r.completion.usage.completion_tokens or 0)
+        truncated += r.completion.finish_reason == "length"
+    return {"errors": errors, "truncated": truncated, "tokens": tokens}
+
+
+def _scoring_versions(records: Sequence[Record]) -> dict[str, list[str | None]]:
+    seen: dict[str, set[str | None]] = defaultdict(set)
+    for r in records:
+        for name, s in r.scores.items():
+            seen[name].add(s.version)
+    return {name: sorted(v, key=str) for name, v in sorted(seen.items())}
+
+
+def _breakdown(rows: Sequence[ScoredRow], fields: Sequence[str], metric: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in fields:
+        groups: dict[str, list[ScoredRow]] = defaultdict(list)
+        for row in rows:
+            groups[str(row.meta.get(name))].append(row)
+        out[name] = {
+            value: {"n": len(g), **compute_metrics(g, [metric])} for value, g in sorted(groups.items())
+        }
+    return out
+
+
+def summarize_task(spec: Any, records: Sequence[Record]) -> dict[str, Any]:
+    """The summary entry of one task (``spec``: its TaskSpec) over its current records."""
+    rows = scored_rows(records)
     status_counts: dict[str, int] = defaultdict(int)
     for row in rows:
         status_counts[row.status] += 1
-    out: dict[str, Any] = {
-        "task": task,
-        "version": version,
-        "n_items": n_items,
+    counts = _counts(records)
+    metrics = list(spec.metrics)
+    return {
+        "task": spec.name,
+        "version": spec.version,
+        "n_items": len({r.sample_id for r in records}),
         "n_records": len(records),
-        "repeats": repeats,
-        "errors": errors,
-        "truncated": truncated,
+        "repeats": max((r.repeat for r in records), default=-1) + 1,
+        "errors": counts["errors"],
+        "truncated": counts["truncated"],
         "no_answer": status_counts.get("no_answer", 0),
         "abstain": status_counts.get("abstain", 0),
         "primary": metrics[0],
-        "metrics": compute_metrics(rows, metrics, metric_options),
-        "tokens": tokens,
-        "breakdown": {},
+        "metrics": compute_metrics(rows, metrics),
+        "scoring_versions": _scoring_versions(records),
+        "tokens": counts["tokens"],
+        "breakdown": _breakdown(rows, spec.report.breakdown, metrics[0]),
     }
-    for field in breakdown:
-        groups: dict[str, list[ScoredRow]] = defaultdict(list)
-        for row in rows:
-            groups[str(row.meta.get(field))].append(row)
-        out["breakdown"][field] = {
-            value: {"n": len(g), **compute_metrics(g, [metrics[0]], metric_options)}
-            for value, g in sorted(groups.items())
-        }
-    return out
 
 
 def build_summary(
@@ -114,17 +128,17 @@ def build_summary(
 
 
 def summarize_tasks(
-    specs: Mapping[str, Any], records: Iterable[Mapping[str, Any]], previous: Mapping[str, Any] | None = None
+    specs: Mapping[str, Any], records: Iterable[Record], previous: Mapping[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per-task summaries of ``records`` for tasks given as TaskSpecs by name (as a manifest holds
     them); fields summarize_task does not make (e.g. the runner's "split") are carried over from
     ``previous`` (an earlier summary.json)."""
-    by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    by_task: dict[str, list[Record]] = defaultdict(list)
     for rec in records:
-        by_task[str(rec.get("task"))].append(rec)
+        by_task[rec.task].append(rec)
     tasks: dict[str, dict[str, Any]] = {}
     for name, spec in specs.items():
-        entry = summarize_task(name, spec.version, by_task.get(name, []), spec.metrics, spec.report.breakdown)
+        entry = summarize_task(spec, by_task.get(name, []))
         for k, v in (((previous or {}).get("tasks") or {}).get(name) or {}).items():
             entry.setdefault(k, v)
         tasks[name] = entry

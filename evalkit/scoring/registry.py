@@ -93,6 +93,11 @@ def known_graders() -> dict[str, frozenset[str]]:
     return dict(GRADER_OPTIONS)
 
 
+def scorer_version(extractor: str, grader: str) -> str:
+    """The version of the code that turns an answer into a grade (stored with every grade)."""
+    return f"{extractor}.1+{grader}.1"
+
+
 def score_completion(
     completion: Completion, sample: Sample, extractor: str, grader: str, ctx: ScoringContext
 ) -> tuple[Extraction, Grade]:

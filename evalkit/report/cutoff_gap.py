@@ -28,9 +28,9 @@ from typing import Any
 
 from evalkit.contamination.split import MIN_POST_ITEMS, Cutoff, classify, parse_date, resolve_cutoff
 from evalkit.errors import EvalkitError
-from evalkit.run.records import RECORDS_FILE, latest_records
 from evalkit.run.summary import scored_rows
 from evalkit.scoring.metrics import MetricResult, ScoredRow, get_metric
+from evalkit.store import Record, RunFolder
 
 GAP_COLUMNS = [
     "task", "model", "cutoff", "cutoff_figure", "margin_days",
@@ -123,15 +123,6 @@ def gap_for_rows(rows: Sequence[ScoredRow], cutoff: dt.date, margin_days: int = 
     return out
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError:
-        return {}
-    except json.JSONDecodeError as e:
-        raise EvalkitError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-
-
 def run_cutoff(summary: Mapping[str, Any], manifest: Mapping[str, Any], run_dir: Path) -> Cutoff:
     """The cutoff a run was split at (from its manifest), else the catalog's for its model."""
     filt = manifest.get("filter") or {}
@@ -166,25 +157,23 @@ def gap_rows(
     rows_out = []
     for d in run_dirs:
         run_dir = Path(d)
-        summary_path = run_dir / "summary.json"
-        if not summary_path.is_file():
-            raise EvalkitError(f"{run_dir}: no summary.json; give a run folder written by `evalkit run`")
-        summary = _read_json(summary_path)
-        manifest = _read_json(run_dir / "manifest.json")
+        folder = RunFolder(run_dir)
+        summary = folder.require_summary()
+        manifest = folder.manifest or {}
         if fixed is not None:
             cut = Cutoff(fixed, "command_line", "--cutoff on the command line", None)
         else:
             cut = run_cutoff(summary, manifest, run_dir)
         model = summary.get("model") or {}
         model_name = model.get("alias") or model.get("model") or "?"
-        records = list(latest_records(run_dir / RECORDS_FILE).values())
+        records = folder.records()
         if not records:
             raise EvalkitError(
                 f"{run_dir}: no records.jsonl (or it is empty); the gap needs per-item records"
             )
-        by_task: dict[str, list[dict[str, Any]]] = {}
+        by_task: dict[str, list[Record]] = {}
         for r in records:
-            by_task.setdefault(str(r.get("task")), []).append(r)
+            by_task.setdefault(r.task, []).append(r)
         for task in summary.get("tasks") or sorted(by_task):
             recs = by_task.get(task, [])
             g = gap_for_rows(scored_rows(recs), cut.date, margin_days)
@@ -214,7 +203,7 @@ def gap_rows(
                     "interval": g["interval"],
                     "n_undated": g["n_undated"],
                     "n_margin": g["n_margin"],
-                    "errors": sum(1 for r in recs if r.get("status") != "ok"),
+                    "errors": sum(1 for r in recs if not r.ok),
                     "warning": warning,
                     "run": str(run_dir),
                 }

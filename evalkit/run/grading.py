@@ -1,0 +1,87 @@
+"""Turn an answer into a Record: every scorer of its task, with the scoring code version.
+
+The runner (inline and on resume), ``evalkit rescore`` and ``tasks check`` score through
+``TaskScorer``, so a record's grades always say which extraction and grading code produced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evalkit.scoring.registry import ScoringContext, score_completion, scorer_version
+from evalkit.store import PRIMARY_SCORER, Record, Score, now_iso
+from evalkit.types import Completion, Request, Sample
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    name: str
+    extract: str
+    grade: str
+    context: ScoringContext
+    version: str
+
+
+class TaskScorer:
+    """The scorers of one task (the primary one first), built once per task."""
+
+    def __init__(self, spec) -> None:  # spec: a TaskSpec (tasks layer; typed loosely to keep run/ thin)
+        self.spec = spec
+        self.scorers = [
+            _Scorer(
+                PRIMARY_SCORER,
+                spec.extract.name,
+                spec.grade.name,
+                ScoringContext.for_task(spec),
+                scorer_version(spec.extract.name, spec.grade.name),
+            )
+        ]
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {s.name: s.version for s in self.scorers}
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """Math grading blocks on sandbox processes: worth a worker thread; the rest is microseconds."""
+        return any(s.grade == "math" for s in self.scorers)
+
+    def score(self, completion: Completion, sample: Sample) -> dict[str, Score]:
+        if not completion.ok:
+            return {}
+        out = {}
+        for s in self.scorers:
+            extraction, grade = score_completion(completion, sample, s.extract, s.grade, s.context)
+            out[s.name] = Score(extraction, grade, s.version)
+        return out
+
+    def is_current(self, record: Record) -> bool:
+        """Whether ``record`` was graded by exactly this task's scorers at their current versions."""
+        if not record.ok:
+            return True
+        return {n: s.version for n, s in record.scores.items()} == self.versions
+
+    def record(
+        self, req: Request, sample: Sample, completion: Completion, model: str, cached: bool
+    ) -> Record:
+        return Record(
+            key=req.key,
+            task=req.task,
+            sample_id=req.sample_id,
+            repeat=req.repeat,
+            status="ok" if completion.ok else "error",
+            completion=completion,
+            task_version=self.spec.version,
+            model=model,
+            sample=sample,
+            scores=self.score(completion, sample),
+            max_tokens=req.params.max_tokens,
+            cached=cached,
+            time=now_iso(),
+        )
+
+    def regrade(self, record: Record) -> Record:
+        """The same answer scored again by the current code (no model call)."""
+        if not record.ok or record.sample is None:
+            return record
+        return record.replace(scores=self.score(record.completion, record.sample), time=now_iso())
