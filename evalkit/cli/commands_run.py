@@ -143,6 +143,7 @@ def run(
         f"requests: {result.n_requests} (sent {result.n_sent}, from cache {result.n_cached}, "
         f"already done {result.n_resumed}"
         + (f", {shared} shared with another task's identical request" if shared > 0 else "")
+        + (f", {result.n_regraded} regraded by the current scoring code" if result.n_regraded else "")
         + f"), errors: {result.n_errors}, {result.elapsed_s:.1f} s",
         err=True,
     )
