@@ -96,8 +96,11 @@ class Request:
 
 @dataclass
 class Usage:
+    """Token counts as the server reports them; None where it does not report them."""
+
     prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    completion_tokens: int | None = None  # everything generated, reasoning included
+    reasoning_tokens: int | None = None  # the reasoning part of completion_tokens
 
 
 @dataclass
@@ -133,7 +136,7 @@ class Completion:
         return cls(
             text=d.get("text") or "",
             finish_reason=d.get("finish_reason", "stop"),
-            usage=Usage(usage.get("prompt_tokens"), usage.get("completion_tokens")),
+            usage=Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("reasoning_tokens")),
             reasoning=d.get("reasoning"),
             logprobs=tuple(d["logprobs"]) if d.get("logprobs") is not None else None,
             greedy=tuple(d["greedy"]) if d.get("greedy") is not None else None,

@@ -44,3 +44,10 @@ def write_records(path: Path, records: list[Record]) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     RunFolder(path).append(records)
     return path
+
+
+def flat_record(r: Record) -> dict:
+    """A record as a dict with the primary scorer's extraction and grade at the top (easy to compare)."""
+    d = r.to_dict()
+    main = d["scores"].get("main") or {}
+    return {**d, "extraction": main.get("extraction"), "grade": main.get("grade")}

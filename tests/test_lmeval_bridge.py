@@ -28,10 +28,11 @@ pytest.importorskip("lm_eval", reason="the lmeval extra is not installed (pip in
 
 from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
+from runfolders import flat_record  # noqa: E402
 
 from evalkit.backends.lmeval_export import export_lmeval  # noqa: E402
-from evalkit.run.records import latest_records  # noqa: E402
 from evalkit.run.runner import RunConfig, run_evaluation  # noqa: E402
+from evalkit.store import RunFolder  # noqa: E402
 from evalkit.tasks.loader import load_task_file  # noqa: E402
 from evalkit.types import GenParams, Request  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
@@ -181,7 +182,7 @@ def _evalkit_run(
         cache_path=tmp / f"{name}-cache.sqlite",
     )
     result = run_evaluation(cfg)
-    records = list(latest_records(result.run_dir / "records.jsonl").values())
+    records = [flat_record(r) for r in RunFolder(result.run_dir).records()]
     return result, records
 
 
