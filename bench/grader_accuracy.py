@@ -395,9 +395,13 @@ def main() -> None:
 
     import math_verify  # noqa: F401 - fail early when it is missing
 
+    try:
+        corpus_name = str(args.corpus.resolve().relative_to(REPO))
+    except ValueError:
+        corpus_name = str(args.corpus)
     header = (
         f"grader accuracy, {time.strftime('%Y-%m-%d')}, commit {_commit()}, "
-        f"math-verify {version('math-verify')}, corpus {args.corpus}"
+        f"math-verify {version('math-verify')}, corpus {corpus_name}"
     )
     result: dict[str, Any] = {"header": header}
     lines = [header, ""]
