@@ -19,6 +19,18 @@ sys.path.insert(0, str(REPO / "tests"))  # tinymodel is a plain module beside th
 SHARED_DATA = Path(os.environ.get("EVALKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+# Tests that start a real model (a llama.cpp server, the trained tiny model, SmolLM2 in process)
+# are the slow tier: `pytest -m "not slow"` leaves them out for everyday work; `make test` runs all.
+SLOW_FIXTURES = {"llama_server", "tiny_model", "served_run", "smollm2"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own response cache, so no test passes on another's answers."""

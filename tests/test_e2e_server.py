@@ -17,6 +17,8 @@ import pytest
 from evalkit.store import Record, RunFolder
 from tests.conftest import REPO, free_port, run_cli
 
+pytestmark = pytest.mark.slow  # real server processes and CLI subprocesses
+
 GREEDY = ["-M", "body.repeat_penalty=1.0"]  # llama.cpp's default 1.1 is not greedy decoding
 
 
