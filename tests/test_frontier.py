@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from evalkit.catalog import find_model, load_models
+from evalkit.catalog import find_model, load_models, match
 from evalkit.errors import EvalkitError
 from evalkit.report.frontier import compute_frontier, frontier_table, pareto_mask
-from evalkit.report.published import (
+from evalkit.catalog.published import (
     COLUMNS,
     PublishedScoresError,
     benchmark_for_task,
@@ -193,7 +193,30 @@ def test_catalog_knows_the_cutoffs_the_notes_checked() -> None:
     assert find_model("meta-llama/Meta-Llama-3-70B-Instruct").knowledge_cutoff == dt.date(2023, 12, 31)
     r1 = find_model("DeepSeek-R1")
     assert r1.params_total == 671 and r1.params_active == 37
-    assert r1.cutoff() == (dt.date(2025, 1, 20), "release_date (no published training cutoff)")
+    cut = r1.cutoff()
+    assert cut is not None and (cut.date, cut.figure, cut.fallback) == (
+        dt.date(2025, 1, 20),
+        "release_date",
+        True,
+    )
+    phi = find_model("phi-4").cutoff()
+    assert phi is not None and (phi.date, phi.figure, phi.fallback) == (
+        dt.date(2024, 6, 30),
+        "knowledge_cutoff",
+        False,
+    )
+    assert "June 2024" in phi.source and phi.model == "phi-4"
+
+
+def test_one_catalog_matcher_for_every_name_a_model_carries() -> None:
+    """Ids, aliases, hub ids and display names match whole or by their last path segment; the first
+    name the catalog knows wins, and blank names are skipped."""
+    assert match(["phi-4"]).id == "phi-4"
+    assert match(["microsoft/phi-4"]).id == "phi-4"  # a hub id
+    assert match(["/models/someone/phi-4/"]).id == "phi-4"  # a local path ending in a catalog name
+    assert match([None, "", "unknown-model", "DeepSeek-R1"]).id == "deepseek-r1"
+    assert match(["unknown-model", "org/unknown-7b"]) is None
+    assert match([]) is None
 
 
 def test_every_reference_model_name_joins_the_catalog() -> None:

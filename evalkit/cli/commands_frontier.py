@@ -62,7 +62,7 @@ def frontier(
     """Chart score against parameter count with the Pareto frontier, your runs and published numbers."""
     from evalkit.report.charts import render_all, render_frontier
     from evalkit.report.frontier import X_CHOICES
-    from evalkit.report.published import KINDS
+    from evalkit.catalog.published import KINDS
     from evalkit.report.runs import load_runs
 
     if x not in X_CHOICES:

@@ -99,7 +99,7 @@ def score_label(benchmark: str, metric: str) -> str:
 
 def source_colors(sources: Iterable[str]) -> dict[str, str]:
     """Colour per source, stable across charts: order of the published file, then anything new."""
-    from evalkit.report.published import load_published
+    from evalkit.catalog.published import load_published
 
     known = list(dict.fromkeys(load_published()["source"]))
     out: dict[str, str] = {}
@@ -360,7 +360,7 @@ def _segment_boxes(ax: Any, xs: Sequence[float], ys: Sequence[float], width_px: 
 
 
 def _caption(result: FrontierResult, x: str, extra: Sequence[str], unlabelled: Sequence[str]) -> str:
-    from evalkit.report.published import SOURCE_RULE
+    from evalkit.catalog.published import SOURCE_RULE
 
     t = result.table
     parts = [
@@ -795,11 +795,11 @@ def cutoff_notes(benchmark: str, points: pd.DataFrame) -> list[str]:
         entry = by_id.get(mid)
         if entry is None:
             continue
-        date, basis = entry.cutoff()
-        if date is None:
+        cut = entry.cutoff()
+        if cut is None:
             continue
-        word = "cutoff" if basis == "knowledge_cutoff" else "release"
-        (after if date < held else before).append(f"{name} ({word} {date.isoformat()})")
+        word = "release" if cut.fallback else "cutoff"
+        (after if cut.date < held else before).append(f"{name} ({word} {cut.date.isoformat()})")
     notes = [f"{BENCHMARK_TITLES.get(benchmark, benchmark)} was first public on {held.isoformat()}"]
     if after:
         notes.append(
@@ -861,7 +861,7 @@ def render_all(
     """Every chart the repository shows: each published benchmark with at least ``min_models`` models
     (x = total parameters), and an active-parameter version wherever a mixture-of-experts model appears."""
     from evalkit.report.frontier import DEFAULT_KINDS
-    from evalkit.report.published import load_published
+    from evalkit.catalog.published import load_published
 
     df = load_published()
     df = df[df["kind"].isin(DEFAULT_KINDS)]

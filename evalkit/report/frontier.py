@@ -136,7 +136,7 @@ def frontier_table(
     import pandas as pd
 
     from evalkit.catalog import find_model
-    from evalkit.report.published import benchmark_for_task, load_published, published_points
+    from evalkit.catalog.published import benchmark_for_task, load_published, published_points
 
     if x not in X_CHOICES:
         raise EvalkitError(f"--x must be one of {', '.join(X_CHOICES)}, not {x!r}")
