@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from evalkit.errors import EvalkitError
+
+if TYPE_CHECKING:
+    from evalkit.contamination.ngram import OverlapReport
 
 contamination_app = typer.Typer(
     help="Contamination checks: n-gram overlap with a corpus, cutoff splits, pre/post gaps, fresh problems.",
@@ -73,6 +77,21 @@ def ngram(
         raise EvalkitError(f"task(s) {', '.join(task)} have no items")
     files = [*corpus, *(more or [])]
     rep = check_overlap(items, files, n=n, threshold=threshold, text_field=text_field, workers=workers)
+    _print_overlaps(rep, n, threshold, show, text_field)
+    if out is not None:
+        k = write_flagged_ids(out, rep)
+        typer.echo(f"wrote {k} ids to {out} (use: evalkit run ... --exclude {out})", err=True)
+    if report_file is not None:
+        report_file.parent.mkdir(parents=True, exist_ok=True)
+        with report_file.open("w", encoding="utf-8") as f:
+            f.write(json.dumps({"summary": rep.summary()}) + "\n")
+            for i in rep.items:
+                f.write(json.dumps(i.to_dict()) + "\n")
+        typer.echo(f"wrote per-item overlaps to {report_file}", err=True)
+
+
+def _print_overlaps(rep: OverlapReport, n: int, threshold: float, show: int, text_field: str) -> None:
+    """The corpus read, what could not be checked, and the flagged items, most overlapping first."""
     s = rep.summary()
     typer.echo(
         f"{s['items']} items, {n}-grams; corpus: {s['corpus_files']} files, {s['corpus_mb']:.1f} MB, "
@@ -101,16 +120,6 @@ def ngram(
         typer.echo(f"  {i.key}  {i.ratio:.0%} of {i.n_ngrams} {n}-grams  (e.g. {i.example})")
     if len(flagged) > show:
         typer.echo(f"  ... and {len(flagged) - show} more")
-    if out is not None:
-        k = write_flagged_ids(out, rep)
-        typer.echo(f"wrote {k} ids to {out} (use: evalkit run ... --exclude {out})", err=True)
-    if report_file is not None:
-        report_file.parent.mkdir(parents=True, exist_ok=True)
-        with report_file.open("w", encoding="utf-8") as f:
-            f.write(json.dumps({"summary": s}) + "\n")
-            for i in rep.items:
-                f.write(json.dumps(i.to_dict()) + "\n")
-        typer.echo(f"wrote per-item overlaps to {report_file}", err=True)
 
 
 @contamination_app.command("split")
