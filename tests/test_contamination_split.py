@@ -328,8 +328,8 @@ def test_run_with_post_cutoff_split_records_the_cutoff(tmp_path: Path) -> None:
     tasks, replay = _task_and_replay(tmp_path)
     filt, info = split_options_to_filter("post-cutoff", f"replay:{replay}", "2024-06-30", 1, None, warn=None)
     cfg = RunConfig(
-        tasks=["dated_demo"], model=f"replay:{replay}", tasks_dirs=[str(tasks)], results_dir=tmp_path / "runs",
-        progress=False, use_cache=False, sample_filter=filt, filter_info=info,
+        tasks=["dated_demo"], model=f"replay:{replay}", tasks_dirs=[str(tasks)],
+        results_dir=tmp_path / "runs", progress=False, use_cache=False, sample_filter=filt, filter_info=info,
     )  # fmt: skip
     res = run_evaluation(cfg)
     manifest = json.loads((res.run_dir / "manifest.json").read_text())
@@ -362,8 +362,9 @@ def test_competition_data_split_at_phi4_cutoff(shared_data: Path) -> None:
     for r in rows:
         if r["dedup_key"] not in seen:
             seen.add(r["dedup_key"])
-            items.append(Sample(r["id"], "competition_math", r["problem"], r["answer"],
-                                date=dt.date.fromisoformat(r["date"]), meta={"benchmark": r["benchmark"]}))  # fmt: skip
+            date = dt.date.fromisoformat(r["date"])
+            meta = {"benchmark": r["benchmark"]}
+            items.append(Sample(r["id"], "competition_math", r["problem"], r["answer"], date=date, meta=meta))
     filt, info = make_split_filter("post-cutoff", "phi-4", warn=None)
     kept, out = filt(FakeTask("competition_math"), items)  # type: ignore[arg-type]
     assert info["cutoff"] == "2024-06-30"
