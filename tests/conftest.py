@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # tinymodel is a plain module beside the tests
@@ -172,3 +173,14 @@ def run_cli(
         cwd=str(cwd or REPO),
         timeout=timeout,
     )
+
+
+def contamination_cli() -> typer.Typer:
+    """A fresh app holding only the `contamination` command group (the global evalkit app is left
+    untouched)."""
+    from evalkit.cli import commands_contamination
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    commands_contamination.register(app)
+    return app

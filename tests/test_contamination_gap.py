@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import contamination_cli
 
 from evalkit.errors import EvalkitError
 from evalkit.report.cutoff_gap import gap_rows, mover_difference, newcombe_interval, print_gap_table
@@ -166,15 +167,3 @@ def test_cli_gap(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["contamination", "gap", str(run), "--format", "csv"])
     assert r.exit_code == 0, r.output
     assert ",70.0," in r.output and ",30.0," in r.output and ",40.0," in r.output  # pre, post, gap
-
-
-def contamination_cli():
-    """A fresh app holding only this command group (the global evalkit app is left untouched)."""
-    import typer
-
-    from evalkit.cli import commands_contamination
-
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    commands_contamination.register(app)
-    return app

@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import contamination_cli
 
+from evalkit import catalog as catalog_mod
 from evalkit.catalog import ModelEntry
 from evalkit.contamination import split as split_mod
 from evalkit.contamination.split import (
@@ -59,14 +61,8 @@ def catalog(monkeypatch: pytest.MonkeyPatch) -> dict[str, ModelEntry]:
         "no-dates": ModelEntry(id="no-dates", name="No Dates"),
     }
 
-    def find(name: str) -> ModelEntry | None:
-        key = name.strip().lower()
-        for e in entries.values():
-            if key in {n.lower() for n in (e.id, e.name, *(e.aliases), *([e.hub_id] if e.hub_id else []))}:
-                return e
-        return None
-
-    monkeypatch.setattr(split_mod, "find_model", find)
+    # The real matcher (evalkit.catalog.match) runs over these entries instead of models.yaml.
+    monkeypatch.setattr(catalog_mod, "load_models", lambda path=None: tuple(entries.values()))
     return entries
 
 
@@ -236,6 +232,64 @@ def test_cli_options_to_filter(catalog: dict[str, ModelEntry], tmp_path: Path) -
 
 
 # ---------------------------------------------------------------------------------------------
+# The preview: counts per group around the cutoff (`evalkit contamination split`)
+
+
+def test_counts_by_groups_sides_and_date_spans(tmp_path: Path) -> None:
+    def item(i: str, date: dt.date | None, contest: str) -> Sample:
+        return Sample(id=i, task="amc", question="q", answer="a", date=date, meta={"contest": contest})
+
+    items = [
+        item("b1", dt.date(2024, 11, 12), "10B"),
+        item("a1", dt.date(2024, 11, 6), "10A"),
+        item("a2", dt.date(2024, 11, 6), "10A"),
+        item("old", dt.date(2023, 11, 8), "mixed"),
+        item("new", CUT + 2 * D, "mixed"),
+        item("u1", None, "undated"),
+        item("x", CUT - D, "10B"),
+    ]
+    listed = split_mod.ExcludeList("f", frozenset({"amc/a2"}), "sha")
+    groups = split_mod.counts_by(items, CUT, "contest", margin_days=3, exclude=listed, task="amc")
+    assert [(g.group, g.date_span(), g.counts) for g in groups] == [
+        ("mixed", "2023-11-08..2024-07-02", {"pre": 1, "margin": 1}),
+        ("10B", "2024-06-29..11-12", {"post": 1, "pre": 1}),
+        ("10A", "2024-11-06", {"post": 1, "excluded": 1}),  # an excluded item's date does not count
+        ("undated", "-", {"undated": 1}),  # undated groups come last
+    ]
+    (only,) = split_mod.counts_by(items, CUT, None)
+    assert only.group == "all" and only.counts == {"post": 4, "pre": 2, "undated": 1}
+
+
+def test_split_preview_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    tasks, _ = _task_and_replay(tmp_path)
+    args = [
+        "contamination",
+        "split",
+        "--task",
+        "dated_demo",
+        "--tasks-dir",
+        str(tasks),
+        "--cutoff",
+        "2024-06-30",
+    ]
+    r = CliRunner().invoke(contamination_cli(), [*args, "--margin-days", "1"])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("cutoff 2024-06-30 from --cutoff; margin 1 days\n")
+    lines = r.output.splitlines()
+    assert "dated_demo: 6 items" in lines[1]
+    head = next(line for line in lines if "pre-cutoff" in line)
+    assert [c.strip() for c in head.strip("┃ ").split("┃")] == [
+        "group", "dates", "pre-cutoff", "margin", "post-cutoff", "undated",
+    ]  # fmt: skip
+    cells = [[c.strip() for c in line.strip("│ ").split("│")] for line in lines if line.startswith("│")]
+    assert cells == [["all", "2024-06-29..12-01", "2", "1", "2", "1"], ["total", "", "2", "1", "2", "1"]]
+    r = CliRunner().invoke(contamination_cli(), ["contamination", "split", "--task", "dated_demo"])
+    assert isinstance(r.exception, EvalkitError) and "give --model" in str(r.exception)
+
+
+# ---------------------------------------------------------------------------------------------
 # Through the real runner: a task on disk, answers replayed from a hand-written run folder
 
 
@@ -274,8 +328,8 @@ def test_run_with_post_cutoff_split_records_the_cutoff(tmp_path: Path) -> None:
     tasks, replay = _task_and_replay(tmp_path)
     filt, info = split_options_to_filter("post-cutoff", f"replay:{replay}", "2024-06-30", 1, None, warn=None)
     cfg = RunConfig(
-        tasks=["dated_demo"], model=f"replay:{replay}", tasks_dirs=[str(tasks)], results_dir=tmp_path / "runs",
-        progress=False, use_cache=False, sample_filter=filt, filter_info=info,
+        tasks=["dated_demo"], model=f"replay:{replay}", tasks_dirs=[str(tasks)],
+        results_dir=tmp_path / "runs", progress=False, use_cache=False, sample_filter=filt, filter_info=info,
     )  # fmt: skip
     res = run_evaluation(cfg)
     manifest = json.loads((res.run_dir / "manifest.json").read_text())
@@ -308,8 +362,9 @@ def test_competition_data_split_at_phi4_cutoff(shared_data: Path) -> None:
     for r in rows:
         if r["dedup_key"] not in seen:
             seen.add(r["dedup_key"])
-            items.append(Sample(r["id"], "competition_math", r["problem"], r["answer"],
-                                date=dt.date.fromisoformat(r["date"]), meta={"benchmark": r["benchmark"]}))  # fmt: skip
+            date = dt.date.fromisoformat(r["date"])
+            meta = {"benchmark": r["benchmark"]}
+            items.append(Sample(r["id"], "competition_math", r["problem"], r["answer"], date=date, meta=meta))
     filt, info = make_split_filter("post-cutoff", "phi-4", warn=None)
     kept, out = filt(FakeTask("competition_math"), items)  # type: ignore[arg-type]
     assert info["cutoff"] == "2024-06-30"

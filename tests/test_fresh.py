@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from conftest import contamination_cli
 
 from evalkit.contamination.fresh import (
     BUILTIN_TEMPLATES_DIR,
@@ -216,15 +217,3 @@ def test_cli_writes_a_dataset_file(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows == generate_items(BUILTIN, 9, 2, DAY)
     assert "answer: " + rows[0]["answer"] in r.output
-
-
-def contamination_cli():
-    """A fresh app holding only this command group (the global evalkit app is left untouched)."""
-    import typer
-
-    from evalkit.cli import commands_contamination
-
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    commands_contamination.register(app)
-    return app

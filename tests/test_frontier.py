@@ -12,11 +12,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import SHARED_DATA
 
-from evalkit.catalog import find_model, load_models
-from evalkit.errors import EvalkitError
-from evalkit.report.frontier import compute_frontier, frontier_table, pareto_mask
-from evalkit.report.published import (
+from evalkit.catalog import find_model, load_models, match
+from evalkit.catalog.published import (
     COLUMNS,
     PublishedScoresError,
     benchmark_for_task,
@@ -24,9 +23,11 @@ from evalkit.report.published import (
     load_published,
     published_points,
 )
+from evalkit.errors import EvalkitError
+from evalkit.report.frontier import compute_frontier, frontier_table, pareto_mask
 from evalkit.report.runs import load_runs
 
-SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
+SHARED_REFERENCE = SHARED_DATA / "reference"
 
 
 def write_run(
@@ -193,7 +194,30 @@ def test_catalog_knows_the_cutoffs_the_notes_checked() -> None:
     assert find_model("meta-llama/Meta-Llama-3-70B-Instruct").knowledge_cutoff == dt.date(2023, 12, 31)
     r1 = find_model("DeepSeek-R1")
     assert r1.params_total == 671 and r1.params_active == 37
-    assert r1.cutoff() == (dt.date(2025, 1, 20), "release_date (no published training cutoff)")
+    cut = r1.cutoff()
+    assert cut is not None and (cut.date, cut.figure, cut.fallback) == (
+        dt.date(2025, 1, 20),
+        "release_date",
+        True,
+    )
+    phi = find_model("phi-4").cutoff()
+    assert phi is not None and (phi.date, phi.figure, phi.fallback) == (
+        dt.date(2024, 6, 30),
+        "knowledge_cutoff",
+        False,
+    )
+    assert "June 2024" in phi.source and phi.model == "phi-4"
+
+
+def test_one_catalog_matcher_for_every_name_a_model_carries() -> None:
+    """Ids, aliases, hub ids and display names match whole or by their last path segment; the first
+    name the catalog knows wins, and blank names are skipped."""
+    assert match(["phi-4"]).id == "phi-4"
+    assert match(["microsoft/phi-4"]).id == "phi-4"  # a hub id
+    assert match(["/models/someone/phi-4/"]).id == "phi-4"  # a local path ending in a catalog name
+    assert match([None, "", "unknown-model", "DeepSeek-R1"]).id == "deepseek-r1"
+    assert match(["unknown-model", "org/unknown-7b"]) is None
+    assert match([]) is None
 
 
 def test_every_reference_model_name_joins_the_catalog() -> None:
@@ -373,7 +397,10 @@ def test_published_points_take_parameter_counts_from_the_catalog() -> None:
     assert "qwen2.5-7b" not in p.index  # base models only when asked for
 
 
-def test_published_mmlu_pro_frontier() -> None:
+def test_data_check_published_mmlu_pro_frontier_models() -> None:
+    """A data check, not a logic test (pareto_mask is checked against the definition above): the
+    MMLU-Pro frontier of catalog/published.csv as the README charts show it. Update the list when a
+    published row changes it."""
     result = frontier_table("mmlu_pro")
     assert list(result.frontier["model"]) == [
         "qwen2.5-0.5b-instruct",
@@ -485,3 +512,14 @@ def test_published_scores_in_another_metric_are_not_mixed_in(tmp_path: Path) -> 
 def test_unknown_highlight_is_an_error() -> None:
     with pytest.raises(EvalkitError, match="matches no point"):
         frontier_table("math500", highlight="phi-4")
+
+
+def test_amc_2024_held_day_matches_the_task_data(shared_data: Path) -> None:
+    """The chart's "first public on" day for AMC 2024 (charts.HELD_ON) is the earliest contest day of
+    the amc_2024 task's items."""
+    from evalkit.report.charts import HELD_ON
+    from evalkit.tasks.registry import discover
+    from evalkit.tasks.samples import load_samples
+
+    samples, _ = load_samples(discover().get("amc_2024"), shared_data)
+    assert min(s.date for s in samples if s.date) == HELD_ON["amc_2024"]

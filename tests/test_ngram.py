@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import contamination_cli
 from typer.testing import CliRunner
 
 from evalkit.contamination.ngram import (
@@ -61,8 +62,10 @@ def write_corpus(folder: Path) -> list[Path]:
         for i in range(200):
             text = filler(rng, 80)
             if i == 20:
-                # Full-width letters and digits, curly quotes, extra punctuation: NFKC + case-folding undo them.
-                text += " \uff28\uff4f\uff57 many positive divisors does the number \uff12\uff10\uff12\uff14 have; counting 1 "
+                # Full-width letters and digits, curly quotes, extra punctuation: NFKC + case-folding
+                # undo them.
+                text += " \uff28\uff4f\uff57 many positive divisors does the number "
+                text += "\uff12\uff10\uff12\uff14 have; counting 1 "
                 text += "and the number itself — when we list ALL of them, in increasing order!!"
             if i == 30:
                 text = PARAPHRASE_P2
@@ -197,23 +200,11 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path)
     app = contamination_cli()
     out = tmp_path / "ids.txt"
-    args = ["contamination", "ngram", "--task", "bench", "--tasks-dir", str(tasks), "--n", "8", "--out", str(out),
-            "--report", str(tmp_path / "rep.jsonl"), "--corpus", *map(str, corpus)]  # fmt: skip
+    args = ["contamination", "ngram", "--task", "bench", "--tasks-dir", str(tasks), "--n", "8"]
+    args += ["--out", str(out), "--report", str(tmp_path / "rep.jsonl"), "--corpus", *map(str, corpus)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "3 flagged" in r.output and "bench/p1  100%" in r.output
     assert read_exclude_file(out).ids == {"bench/p1", "bench/p2", "bench/p3"}
     lines = (tmp_path / "rep.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["summary"]["items"] == 4 and len(lines) == 5
-
-
-def contamination_cli():
-    """A fresh app holding only this command group (the global evalkit app is left untouched)."""
-    import typer
-
-    from evalkit.cli import commands_contamination
-
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    commands_contamination.register(app)
-    return app

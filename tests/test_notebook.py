@@ -62,6 +62,7 @@ def image_count(nb: object) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_notebook_without_runs_uses_published_scores(
     kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,6 +76,7 @@ def test_notebook_without_runs_uses_published_scores(
     assert seconds < 60, f"notebook took {seconds:.0f} s; keep it well under a minute"
 
 
+@pytest.mark.slow
 def test_notebook_with_pre_and_post_cutoff_runs(
     kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from evalkit.errors import EvalkitError
+
+if TYPE_CHECKING:
+    from evalkit.contamination.ngram import OverlapReport
 
 contamination_app = typer.Typer(
     help="Contamination checks: n-gram overlap with a corpus, cutoff splits, pre/post gaps, fresh problems.",
@@ -21,7 +25,8 @@ def ngram(
     corpus: list[str] = typer.Option(
         ...,
         "--corpus",
-        help="Corpus files or folders (.jsonl/.txt/.parquet, .gz/.bz2/.xz); repeatable, and files right after --corpus are taken too.",
+        help="Corpus files or folders (.jsonl/.txt/.parquet, .gz/.bz2/.xz); repeatable, and files "
+        "right after --corpus are taken too.",
     ),
     more: list[str] = typer.Argument(
         None, help="More corpus files (what a shell glob after --corpus expands to).", show_default=False
@@ -31,7 +36,8 @@ def ngram(
         "--n",
         min=1,
         max=64,
-        help="n-gram length in normalised tokens (13 as in GPT-3's decontamination; 7-8 catch shorter quotes).",
+        help="n-gram length in normalised tokens (13 as in GPT-3's decontamination; 7-8 catch "
+        "shorter quotes).",
     ),
     threshold: float = typer.Option(
         0.5,
@@ -71,17 +77,35 @@ def ngram(
         raise EvalkitError(f"task(s) {', '.join(task)} have no items")
     files = [*corpus, *(more or [])]
     rep = check_overlap(items, files, n=n, threshold=threshold, text_field=text_field, workers=workers)
+    _print_overlaps(rep, n, threshold, show, text_field)
+    if out is not None:
+        k = write_flagged_ids(out, rep)
+        typer.echo(f"wrote {k} ids to {out} (use: evalkit run ... --exclude {out})", err=True)
+    if report_file is not None:
+        report_file.parent.mkdir(parents=True, exist_ok=True)
+        with report_file.open("w", encoding="utf-8") as f:
+            f.write(json.dumps({"summary": rep.summary()}) + "\n")
+            for i in rep.items:
+                f.write(json.dumps(i.to_dict()) + "\n")
+        typer.echo(f"wrote per-item overlaps to {report_file}", err=True)
+
+
+def _print_overlaps(rep: OverlapReport, n: int, threshold: float, show: int, text_field: str) -> None:
+    """The corpus read, what could not be checked, and the flagged items, most overlapping first."""
     s = rep.summary()
     typer.echo(
         f"{s['items']} items, {n}-grams; corpus: {s['corpus_files']} files, {s['corpus_mb']:.1f} MB, "
-        f"{s['corpus_documents']} documents in {s['seconds']:.1f} s ({s['mb_per_s']:.1f} MB/s, {s['workers']} workers)",
+        f"{s['corpus_documents']} documents in {s['seconds']:.1f} s ({s['mb_per_s']:.1f} MB/s, "
+        f"{s['workers']} workers)",
         err=True,
     )
     if s["corpus_bad_lines"]:
         typer.secho(
-            f"warning: {s['corpus_bad_lines']} JSONL lines had no string field {text_field!r} and were skipped "
-            f"(see --text-field)", fg=typer.colors.YELLOW, err=True,
-        )  # fmt: skip
+            f"warning: {s['corpus_bad_lines']} JSONL lines had no string field {text_field!r} and were "
+            f"skipped (see --text-field)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     if s["too_short"]:
         typer.echo(
             f"note: {s['too_short']} items have fewer than {n} tokens and cannot be checked at n={n}",
@@ -96,16 +120,6 @@ def ngram(
         typer.echo(f"  {i.key}  {i.ratio:.0%} of {i.n_ngrams} {n}-grams  (e.g. {i.example})")
     if len(flagged) > show:
         typer.echo(f"  ... and {len(flagged) - show} more")
-    if out is not None:
-        k = write_flagged_ids(out, rep)
-        typer.echo(f"wrote {k} ids to {out} (use: evalkit run ... --exclude {out})", err=True)
-    if report_file is not None:
-        report_file.parent.mkdir(parents=True, exist_ok=True)
-        with report_file.open("w", encoding="utf-8") as f:
-            f.write(json.dumps({"summary": s}) + "\n")
-            for i in rep.items:
-                f.write(json.dumps(i.to_dict()) + "\n")
-        typer.echo(f"wrote per-item overlaps to {report_file}", err=True)
 
 
 @contamination_app.command("split")
@@ -132,10 +146,8 @@ def split_preview(
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
 ) -> None:
     """Preview which items fall before and after a model's cutoff (what `run --split` would keep)."""
-    import datetime as dt
-    from collections import defaultdict
-
-    from evalkit.contamination.split import classify, read_exclude_file, resolve_cutoff
+    from evalkit.contamination.split import counts_by, read_exclude_file, resolve_cutoff
+    from evalkit.report.table import print_rows
     from evalkit.tasks.data import resolve_data_dir
     from evalkit.tasks.registry import discover
     from evalkit.tasks.samples import load_samples
@@ -147,53 +159,23 @@ def split_preview(
     excl = read_exclude_file(exclude) if exclude is not None else None
     index = discover(tasks_dir)
     dd = resolve_data_dir(data_dir)
-    from rich.console import Console
-    from rich.table import Table
-
+    sides = ["pre", *(["margin"] if margin_days else []), "post", "undated", *(["excluded"] if excl else [])]
+    side_headers = [{"pre": "pre-cutoff", "post": "post-cutoff"}.get(c, c) for c in sides]
     for name in task:
         t = index.get(name)
         samples, _ = load_samples(t, dd)
         field = by or (t.spec.report.breakdown[0] if t.spec.report.breakdown else None)
-        groups: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        dates: dict[str, list[dt.date]] = defaultdict(list)
-        for s in samples:
-            g = str(s.meta.get(field)) if field else "all"
-            if excl is not None and excl.excludes(t.spec.name, s.id):
-                groups[g]["excluded"] += 1
-                continue
-            groups[g][classify(s.date, cut.date, margin_days)] += 1
-            if s.date:
-                dates[g].append(s.date)
-        table = Table(title=f"{t.spec.name}: {len(samples)} items")
-        sides = [
-            "pre",
-            *(["margin"] if margin_days else []),
-            "post",
-            "undated",
-            *(["excluded"] if excl else []),
-        ]
-        table.add_column(field or "group", no_wrap=True)
-        table.add_column("dates", no_wrap=True)
-        for c in sides:
-            table.add_column({"pre": "pre-cutoff", "post": "post-cutoff"}.get(c, c), justify="right")
-        total: dict[str, int] = defaultdict(int)
-        for g in sorted(groups, key=lambda g: min(dates[g]) if dates[g] else dt.date.max):
-            c = groups[g]
-            for k, v in c.items():
-                total[k] += v
-            lo, hi = (min(dates[g]), max(dates[g])) if dates[g] else (None, None)
-            span = (
-                "-"
-                if lo is None
-                else str(lo)
-                if lo == hi
-                else f"{lo}..{hi:%m-%d}"
-                if lo.year == hi.year
-                else f"{lo}..{hi}"
-            )
-            table.add_row(g, span, *(str(c[k]) for k in sides))
-        table.add_row("total", "", *(str(total[k]) for k in sides), style="bold")
-        Console().print(table)
+        groups = counts_by(samples, cut.date, field, margin_days, excl, t.spec.name)
+        rows = [[g.group, g.date_span(), *(str(g.counts.get(k, 0)) for k in sides)] for g in groups]
+        total = ["total", "", *(str(sum(g.counts.get(k, 0) for g in groups)) for k in sides)]
+        headers = [field or "group", "dates", *side_headers]
+        print_rows(
+            [dict(zip(headers, r, strict=True)) for r in [*rows, total]],
+            headers,
+            "table",
+            left=headers[:2],
+            title=f"{t.spec.name}: {len(samples)} items",
+        )
 
 
 @contamination_app.command("gap")

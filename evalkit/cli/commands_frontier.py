@@ -60,9 +60,9 @@ def frontier(
     out_dir: Path = typer.Option(Path("results/charts"), "--out-dir", help="Folder for --all."),
 ) -> None:
     """Chart score against parameter count with the Pareto frontier, your runs and published numbers."""
+    from evalkit.catalog.published import KINDS
     from evalkit.report.charts import render_all, render_frontier
     from evalkit.report.frontier import X_CHOICES
-    from evalkit.report.published import KINDS
     from evalkit.report.runs import load_runs
 
     if x not in X_CHOICES:

@@ -32,9 +32,9 @@ def list_models() -> None:
     table.add_column("cutoff", no_wrap=True)
     table.add_column("sources", overflow="fold", ratio=1)
     for m in load_models():
-        cutoff, which = m.cutoff()
-        cutoff_text = "-" if cutoff is None else str(cutoff)
-        if m.knowledge_cutoff is None and cutoff is not None:
+        cut = m.cutoff()
+        cutoff_text = "-" if cut is None else str(cut.date)
+        if cut is not None and cut.fallback:
             cutoff_text += " (release)"  # no published cutoff: post-cutoff splits use the release date
         name = m.name + (f"\naliases: {', '.join(m.aliases)}" if m.aliases else "")
         if m.pull:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from evalkit.catalog import ModelEntry, find_model
+from evalkit.catalog import Cutoff, ModelEntry, match
 from evalkit.errors import EvalkitError
 from evalkit.tasks.loader import LoadedTask
 from evalkit.types import Sample
@@ -44,36 +44,6 @@ Warn = Callable[[str], None]
 def warn_stderr(message: str) -> None:
     """Default sink for warnings: one line on stderr (the CLI's convention for notes)."""
     sys.stderr.write(message.rstrip("\n") + "\n")
-
-
-@dataclass(frozen=True)
-class Cutoff:
-    """The date a post-cutoff split starts after, where it comes from, and for which model."""
-
-    date: dt.date
-    figure: str  # "knowledge_cutoff" | "release_date" | "command_line"
-    source: str  # the catalog's source text, or "--cutoff on the command line"
-    model: str | None  # catalog id, when the model is in the catalog
-    fallback: bool = False  # True when the release date stands in for an unpublished training cutoff
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "figure": self.figure,
-            "text": self.source,
-            "catalog_id": self.model,
-            "fallback_to_release_date": self.fallback,
-        }
-
-    def describe(self) -> str:
-        who = self.model or "the model"
-        if self.figure == "command_line":
-            return f"cutoff {self.date} from --cutoff"
-        if self.fallback:
-            return (
-                f"{who} has no published training cutoff; using its release date {self.date} "
-                f"(source: {self.source})"
-            )
-        return f"{who} training cutoff {self.date} (source: {self.source})"
 
 
 def parse_date(value: str | dt.date, option: str = "--cutoff") -> dt.date:
@@ -129,13 +99,21 @@ def _replay_names(run_dir: Path) -> list[str]:
     return names
 
 
-def catalog_entry_for(model_spec: str) -> ModelEntry | None:
-    """The catalog entry of a ``--model`` value: an alias, a hub id, or the model inside a backend spec."""
-    for name in _candidate_names(model_spec):
-        entry = find_model(name)
-        if entry is not None:
-            return entry
-    return None
+def catalog_entry_for(*model_specs: str) -> ModelEntry | None:
+    """The catalog entry of a ``--model`` value (an alias, a hub id, or the model inside a backend
+    spec); given several (a run's alias, spec and model), the first the catalog knows."""
+    return match(name for spec in model_specs if spec for name in _candidate_names(spec))
+
+
+def entry_cutoff(entry: ModelEntry) -> Cutoff:
+    """The catalog's cutoff for an entry (its training cutoff, else its release date), or a clear error."""
+    cut = entry.cutoff()
+    if cut is None:
+        raise EvalkitError(
+            f"the catalog entry {entry.id!r} has neither a knowledge_cutoff nor a release_date; pass "
+            f"--cutoff YYYY-MM-DD"
+        )
+    return cut
 
 
 def resolve_cutoff(model_spec: str, cutoff: dt.date | str | None = None) -> Cutoff:
@@ -150,15 +128,7 @@ def resolve_cutoff(model_spec: str, cutoff: dt.date | str | None = None) -> Cuto
             f"model {model_spec!r} is not in the catalog (evalkit models list), so its training cutoff is "
             f"unknown; pass it with --cutoff YYYY-MM-DD (e.g. the model card's data cutoff or release date)"
         )
-    date, figure = entry.cutoff()
-    if date is None:
-        raise EvalkitError(
-            f"the catalog entry {entry.id!r} has neither a knowledge_cutoff nor a release_date; pass "
-            f"--cutoff YYYY-MM-DD"
-        )
-    key = "knowledge_cutoff" if figure == "knowledge_cutoff" else "release_date"
-    source = entry.sources.get(key, "catalog (no source recorded)")
-    return Cutoff(date, key, source, entry.id, fallback=key == "release_date")
+    return entry_cutoff(entry)
 
 
 def classify(date: dt.date | None, cutoff: dt.date, margin_days: int = 0) -> Side:
@@ -233,34 +203,37 @@ def make_split_filter(
             "--cutoff and --margin-days only apply with --split pre-cutoff or --split post-cutoff"
         )
 
-    info: dict[str, Any] = {"split": split}
+    selection: dict[str, Any] = {"split": split}  # what defines the split, in the info and every task
     if cut is not None:
-        info.update(cutoff=cut.date.isoformat(), cutoff_source=cut.to_dict(), margin_days=margin_days)
+        selection.update(cutoff=cut.date.isoformat(), cutoff_source=cut.to_dict(), margin_days=margin_days)
+    info = dict(selection)
     if excl is not None:
         info["exclude"] = excl.to_dict()
 
     def sample_filter(task: LoadedTask, samples: list[Sample]) -> tuple[list[Sample], dict[str, Any]]:
         name = task.spec.name
         kept, counts = select(samples, name, split, cut.date if cut else None, margin_days, excl)
-        out: dict[str, Any] = {"split": split}
-        if cut is not None:
-            out.update(cutoff=cut.date.isoformat(), cutoff_source=cut.to_dict(), margin_days=margin_days)
-        out.update(counts)
+        out: dict[str, Any] = {**selection, **counts}
         if split == "post-cutoff" and len(kept) < MIN_POST_ITEMS:
             out["warning"] = (
                 f"only {len(kept)} post-cutoff items in {name} (fewer than {MIN_POST_ITEMS}): the interval "
                 f"will be wide"
             )
         if warn is not None:
-            if "warning" in out:
-                warn(f"warning: {out['warning']}")
-            if counts["n_excluded_undated"] and split != "all":
-                warn(
-                    f"note: {name}: {counts['n_excluded_undated']} items without a date left out of the {split} split"
-                )
+            _warn_about(warn, name, split, out)
         return kept, out
 
     return sample_filter, info
+
+
+def _warn_about(warn: Warn, task: str, split: str, counts: dict[str, Any]) -> None:
+    """The filter's per-task warning (too few post-cutoff items) and the count of undated items left out."""
+    if "warning" in counts:
+        warn(f"warning: {counts['warning']}")
+    if counts["n_excluded_undated"] and split != "all":
+        warn(
+            f"note: {task}: {counts['n_excluded_undated']} items without a date left out of the {split} split"
+        )
 
 
 def select(
@@ -301,6 +274,53 @@ def select(
         "n_excluded_listed": n_listed,
     }
     return kept, counts
+
+
+@dataclass(frozen=True)
+class GroupCounts:
+    """How one group of items (one value of a meta field) falls around a cutoff, and its dates."""
+
+    group: str
+    counts: dict[str, int]  # pre, post, margin, undated (see classify), and excluded (the exclude list)
+    first: dt.date | None  # earliest and latest item date in the group
+    last: dt.date | None
+
+    def date_span(self) -> str:
+        """``2024-11-06..11-12`` within a year, ``2023-11-08..2024-11-12`` across years, ``-`` undated."""
+        lo, hi = self.first, self.last
+        if lo is None or hi is None:
+            return "-"
+        if lo == hi:
+            return str(lo)
+        return f"{lo}..{hi:%m-%d}" if lo.year == hi.year else f"{lo}..{hi}"
+
+
+def counts_by(
+    samples: Iterable[Sample],
+    cutoff: dt.date,
+    field: str | None,
+    margin_days: int = 0,
+    exclude: ExcludeList | None = None,
+    task: str = "",
+) -> list[GroupCounts]:
+    """Items per side of the cutoff for each value of the meta ``field`` (one group "all" without a
+    field), earliest group first and undated groups last: what ``evalkit contamination split`` shows.
+    Items on the exclude list count as "excluded" and not on any side."""
+    counts: dict[str, dict[str, int]] = {}
+    dates: dict[str, list[dt.date]] = {}
+    for s in samples:
+        group = str(s.meta.get(field)) if field else "all"
+        c = counts.setdefault(group, {})
+        dates.setdefault(group, [])
+        side = "excluded" if exclude is not None and exclude.excludes(task, s.id) else None
+        side = side or classify(s.date, cutoff, margin_days)
+        c[side] = c.get(side, 0) + 1
+        if s.date and side != "excluded":
+            dates[group].append(s.date)
+    groups = [
+        GroupCounts(g, c, min(dates[g], default=None), max(dates[g], default=None)) for g, c in counts.items()
+    ]
+    return sorted(groups, key=lambda g: g.first or dt.date.max)
 
 
 def split_options_to_filter(

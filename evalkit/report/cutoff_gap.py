@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.contamination.split import MIN_POST_ITEMS, Cutoff, classify, parse_date, resolve_cutoff
+from evalkit.catalog import Cutoff
+from evalkit.contamination.split import MIN_POST_ITEMS, classify, parse_date, resolve_cutoff
 from evalkit.errors import EvalkitError
 from evalkit.run.summary import scored_rows
 from evalkit.scoring.metrics import MetricResult, ScoredRow, get_metric

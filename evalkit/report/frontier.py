@@ -135,85 +135,22 @@ def frontier_table(
     """
     import pandas as pd
 
-    from evalkit.catalog import find_model
-    from evalkit.report.published import benchmark_for_task, load_published, published_points
-
     if x not in X_CHOICES:
         raise EvalkitError(f"--x must be one of {', '.join(X_CHOICES)}, not {x!r}")
     if split not in SPLITS:
         raise EvalkitError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
-    kinds = tuple(kinds)
     notes: list[str] = []
     frames = []
-
     metric = None
-    if runs is not None and len(runs):
-        r = runs[(runs["task"] == task) & (runs["split"] == split)].copy()
-        other_splits = sorted(set(runs.loc[runs["task"] == task, "split"]) - {split})
-        if not len(r) and other_splits:
-            notes.append(f"no run of {task} has split {split!r} (runs have: {', '.join(other_splits)})")
-        if len(r):
-            metrics = sorted(set(r["metric"]))
-            if len(metrics) > 1:
-                raise EvalkitError(
-                    f"runs of {task} report different primary metrics ({', '.join(metrics)}); "
-                    f"chart one metric at a time"
-                )
-            metric = metrics[0]
-            dup = r.duplicated(["model"], keep=False)
-            r["label"] = [
-                f"{n} [{rid}]" if d else str(n) for n, rid, d in zip(r["name"], r["run_id"], dup, strict=True)
-            ]
-            r["origin"] = "run"
-            r["kind"] = "run"
-            r["benchmark"] = task
-            r["setting"] = [f"evalkit run, {m}" for m in r["metric"]]
-            r["source"] = "evalkit run"
-            r["source_detail"] = r["run_id"]
-            r["source_type"] = "own"
-            r["n_sources"] = 1
-            r["choice"] = ""
-            r["other_sources"] = ""
-            r["note"] = ""
-            frames.append(r)
-
+    run_points = _run_points(runs, task, split, notes) if runs is not None and len(runs) else None
+    if run_points is not None:
+        frames.append(run_points)
+        metric = str(run_points["metric"].iloc[0])
     if published:
-        table = load_published(published_path)
-        bench = benchmark_for_task(task, set(table["benchmark"]))
-        if split != "all":
-            notes.append(
-                f"published scores are whole-benchmark numbers with no {split} split; they are omitted"
-            )
-        elif bench is None:
-            notes.append(
-                f"no published scores for {task} (published benchmarks: "
-                f"{', '.join(sorted(set(table['benchmark'])))})"
-            )
-        else:
-            bench_metrics = sorted(set(table.loc[table["benchmark"] == bench, "metric"]))
-            use_metric = metric if metric in bench_metrics else (bench_metrics[0] if metric is None else None)
-            if use_metric is None:
-                notes.append(
-                    f"published {bench} scores use {', '.join(bench_metrics)}, the runs {metric}: "
-                    f"published scores omitted rather than mixed"
-                )
-            else:
-                p = published_points(bench, kinds=kinds, metric=use_metric, path=published_path)
-                metric = use_metric
-                p["label"] = p["name"] + ["*" if n > 1 else "" for n in p["n_sources"]]
-                p["origin"] = "published"
-                p["task"] = task
-                p["split"] = "all"
-                p["ci_low"] = float("nan")
-                p["ci_high"] = float("nan")
-                p["n"] = float("nan")
-                p["run_dir"] = ""
-                if bench != task:
-                    notes.append(
-                        f"published scores are for {bench}; the runs' task is {task} (protocols differ)"
-                    )
-                frames.append(p)
-
+        found = _published_points(task, split, metric, tuple(kinds), published_path, notes)
+        if found is not None:
+            pub_points, metric = found
+            frames.append(pub_points)
     if not frames:
         raise EvalkitError(
             f"nothing to plot for task {task!r} with split {split!r}: give run folders with that task"
@@ -222,20 +159,103 @@ def frontier_table(
     df = pd.concat(frames, ignore_index=True, sort=False)
     df["metric"] = metric
     df["x"] = df["params_active"] if x == "active" else df["params_total"]
-    df["highlight"] = False
-    if highlight:
-        entry = find_model(highlight)
-        key = entry.id if entry else highlight
-        hit = (df["model"] == key) | (df["name"].str.lower() == highlight.lower())
-        if not hit.any():
-            raise EvalkitError(
-                f"--highlight {highlight!r} matches no point on the {task} chart; "
-                f"models on it: {', '.join(sorted(set(df['model'])))}"
-            )
-        df.loc[hit, "highlight"] = True
+    df["highlight"] = _highlighted(df, highlight, task) if highlight else False
     for c in TABLE_COLUMNS:
         if c not in df.columns:
             df[c] = None
     result = compute_frontier(df[TABLE_COLUMNS])
     result.notes[:0] = notes
     return result
+
+
+def _run_points(runs: pd.DataFrame, task: str, split: str, notes: list[str]) -> pd.DataFrame | None:
+    """The runs of ``task`` with ``split`` as frontier points (one metric), or None; ``notes`` says why
+    none when runs of that task have other splits."""
+    r = runs[(runs["task"] == task) & (runs["split"] == split)].copy()
+    other_splits = sorted(set(runs.loc[runs["task"] == task, "split"]) - {split})
+    if not len(r):
+        if other_splits:
+            notes.append(f"no run of {task} has split {split!r} (runs have: {', '.join(other_splits)})")
+        return None
+    metrics = sorted(set(r["metric"]))
+    if len(metrics) > 1:
+        raise EvalkitError(
+            f"runs of {task} report different primary metrics ({', '.join(metrics)}); "
+            f"chart one metric at a time"
+        )
+    # Two runs of one model are told apart by their run ids.
+    dup = r.duplicated(["model"], keep=False)
+    r["label"] = [
+        f"{n} [{rid}]" if d else str(n) for n, rid, d in zip(r["name"], r["run_id"], dup, strict=True)
+    ]
+    r["origin"] = "run"
+    r["kind"] = "run"
+    r["benchmark"] = task
+    r["setting"] = [f"evalkit run, {m}" for m in r["metric"]]
+    r["source"] = "evalkit run"
+    r["source_detail"] = r["run_id"]
+    r["source_type"] = "own"
+    r["n_sources"] = 1
+    r["choice"] = ""
+    r["other_sources"] = ""
+    r["note"] = ""
+    return r
+
+
+def _published_points(
+    task: str,
+    split: str,
+    metric: str | None,
+    kinds: tuple[str, ...],
+    published_path: str | None,
+    notes: list[str],
+) -> tuple[pd.DataFrame, str] | None:
+    """The published scores of the benchmark ``task`` belongs to, in the runs' ``metric`` (or the
+    benchmark's first, without runs), as frontier points with that metric; or None, with the reason
+    in ``notes``."""
+    from evalkit.catalog.published import benchmark_for_task, load_published, published_points
+
+    table = load_published(published_path)
+    bench = benchmark_for_task(task, set(table["benchmark"]))
+    if split != "all":
+        notes.append(f"published scores are whole-benchmark numbers with no {split} split; they are omitted")
+        return None
+    if bench is None:
+        known = ", ".join(sorted(set(table["benchmark"])))
+        notes.append(f"no published scores for {task} (published benchmarks: {known})")
+        return None
+    bench_metrics = sorted(set(table.loc[table["benchmark"] == bench, "metric"]))
+    use_metric = metric if metric in bench_metrics else (bench_metrics[0] if metric is None else None)
+    if use_metric is None:
+        notes.append(
+            f"published {bench} scores use {', '.join(bench_metrics)}, the runs {metric}: "
+            f"published scores omitted rather than mixed"
+        )
+        return None
+    p = published_points(bench, kinds=kinds, metric=use_metric, path=published_path)
+    p["label"] = p["name"] + ["*" if n > 1 else "" for n in p["n_sources"]]  # * other sources differ
+    p["origin"] = "published"
+    p["task"] = task
+    p["split"] = "all"
+    p["ci_low"] = float("nan")
+    p["ci_high"] = float("nan")
+    p["n"] = float("nan")
+    p["run_dir"] = ""
+    if bench != task:
+        notes.append(f"published scores are for {bench}; the runs' task is {task} (protocols differ)")
+    return p, use_metric
+
+
+def _highlighted(df: pd.DataFrame, highlight: str, task: str) -> pd.Series:
+    """Which points are the ``--highlight`` model (by catalog id or display name)."""
+    from evalkit.catalog import find_model
+
+    entry = find_model(highlight)
+    key = entry.id if entry else highlight
+    hit = (df["model"] == key) | (df["name"].str.lower() == highlight.lower())
+    if not hit.any():
+        raise EvalkitError(
+            f"--highlight {highlight!r} matches no point on the {task} chart; "
+            f"models on it: {', '.join(sorted(set(df['model'])))}"
+        )
+    return hit

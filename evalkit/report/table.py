@@ -1,15 +1,20 @@
-"""`evalkit report`: one table over run folders, as a terminal table, markdown, CSV or JSON."""
+"""`evalkit report`: one table over run folders, and the one table printer every table-printing command
+uses (a terminal table, markdown, CSV or JSON)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 COLUMNS = [
     "task",
@@ -48,56 +53,138 @@ METRIC_LABELS = {
 }
 
 
-def _fmt(v: Any) -> str:
+def format_cell(v: Any, signed: bool = False) -> str:
+    """A table cell: ``-`` for nothing, floats to one decimal (with a sign when ``signed``)."""
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.1f}"
+        return f"{v:+.1f}" if signed else f"{v:.1f}"
     return str(v)
 
 
-def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:
-    rows = report_rows(run_dirs)
+# Wide enough for any row: piped or redirected output is read by programs and pagers, which must
+# see whole cells (rich would otherwise fit the table to 80 columns and cut cells to "...").
+PIPE_WIDTH = 10_000
+
+
+def console() -> Console:
+    """A rich console on stdout: the terminal's width on a terminal, no width limit otherwise."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+
+
+def print_rows(
+    rows: Sequence[Mapping[str, Any]],
+    headers: Sequence[str],
+    fmt: str,
+    *,
+    cells: Callable[[Mapping[str, Any]], Sequence[str]] | None = None,
+    fields: Sequence[str] | None = None,
+    left: Collection[str] = (),
+    title: str | None = None,
+    footer: str = "",
+    warnings: Sequence[str] = (),
+) -> None:
+    """Print a table as json, csv, markdown or a rich terminal table (``fmt`` "table").
+
+    json and csv print ``rows`` as they are (csv: the ``fields`` columns, default ``headers``);
+    markdown and table print ``headers`` over each row's ``cells`` (default: the row's values under
+    the headers), then ``footer`` and ``warnings``. ``left`` names the left-aligned columns (text);
+    the others are numbers, right-aligned. No cell is ever cut short: on a narrow terminal long cells
+    fold onto a second line, and piped output has no width limit.
+    """
     if fmt == "json":
-        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(list(rows), indent=2, default=str) + "\n")
         return
     if fmt == "csv":
-        import csv
-
-        w = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, extrasaction="ignore")
+        w = csv.DictWriter(sys.stdout, fieldnames=list(fields or headers), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
         return
-    headers = ["task", "model", "split", "n", "metric", "score", "95% CI", "errors", "truncated", "no answer"]
-    body = [
-        [
-            r["task"],
-            r["model"],
-            r["split"],
-            _fmt(r["n"]),
-            METRIC_LABELS.get(str(r["metric"]), str(r["metric"])),
-            _fmt(r["score"]),
-            f"{_fmt(r['ci_low'])}-{_fmt(r['ci_high'])}" if r["ci_low"] is not None else "-",
-            _fmt(r["errors"]),
-            _fmt(r["truncated"]),
-            _fmt(r["no_answer"]),
-        ]
-        for r in rows
-    ]
-    if fmt == "markdown":
-        sys.stdout.write("| " + " | ".join(headers) + " |\n")
-        sys.stdout.write("|" + "|".join("---" for _ in headers) + "|\n")
-        for b in body:
-            sys.stdout.write("| " + " | ".join(b) + " |\n")
-        return
-    if fmt != "table":
+    if fmt not in ("markdown", "table"):
         raise EvalkitError(f"--format {fmt!r}: use table, markdown, csv or json")
-    from rich.console import Console
+    body = [list(cells(r)) if cells else [format_cell(r.get(h)) for h in headers] for r in rows]
+    if fmt == "markdown":
+        _print_markdown(headers, body, footer, warnings)
+    else:
+        _print_rich(headers, body, left, title, footer, warnings)
+
+
+def _print_markdown(
+    headers: Sequence[str], body: Sequence[Sequence[str]], footer: str, warnings: Sequence[str]
+) -> None:
+    out = sys.stdout
+    out.write("| " + " | ".join(headers) + " |\n")
+    out.write("|" + "|".join("---" for _ in headers) + "|\n")
+    for b in body:
+        out.write("| " + " | ".join(b) + " |\n")
+    if footer:
+        out.write("\n" + footer + "\n")
+    for w in warnings:
+        out.write(f"- {w}\n")
+
+
+def _print_rich(
+    headers: Sequence[str],
+    body: Sequence[Sequence[str]],
+    left: Collection[str],
+    title: str | None,
+    footer: str,
+    warnings: Sequence[str],
+) -> None:
     from rich.table import Table
 
-    table = Table(show_lines=False)
+    table = Table(title=title, show_lines=False)
     for h in headers:
-        table.add_column(h, justify="right" if h not in ("task", "model", "split", "metric") else "left")
+        table.add_column(h, justify="left" if h in left else "right", overflow="fold")
     for b in body:
         table.add_row(*b)
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    con = console()
+    con.print(table)
+    if footer:
+        con.print(footer, style="dim")
+    for w in warnings:
+        con.print(f"[yellow]warning[/yellow] {w}")
+
+
+REPORT_HEADERS = [
+    "task",
+    "model",
+    "split",
+    "n",
+    "metric",
+    "score",
+    "95% CI",
+    "errors",
+    "truncated",
+    "no answer",
+]
+
+
+def _report_cells(r: Mapping[str, Any]) -> list[str]:
+    ci = f"{format_cell(r['ci_low'])}-{format_cell(r['ci_high'])}" if r["ci_low"] is not None else "-"
+    return [
+        r["task"],
+        r["model"],
+        r["split"],
+        format_cell(r["n"]),
+        METRIC_LABELS.get(str(r["metric"]), str(r["metric"])),
+        format_cell(r["score"]),
+        ci,
+        format_cell(r["errors"]),
+        format_cell(r["truncated"]),
+        format_cell(r["no_answer"]),
+    ]
+
+
+def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:
+    """`evalkit report`: one row per (run, task)."""
+    print_rows(
+        report_rows(run_dirs),
+        REPORT_HEADERS,
+        fmt,
+        cells=_report_cells,
+        fields=COLUMNS,
+        left=("task", "model", "split", "metric"),
+    )

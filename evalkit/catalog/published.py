@@ -27,12 +27,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.catalog import load_models
 from evalkit.errors import EvalkitError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-PUBLISHED_FILE = Path(__file__).resolve().parents[1] / "catalog" / "published.csv"
+PUBLISHED_FILE = Path(__file__).with_name("published.csv")
 
 COLUMNS = (
     "model",
@@ -67,8 +68,6 @@ class PublishedScoresError(EvalkitError):
 
 def _catalog_ids() -> tuple[set[str], dict[str, str]]:
     """Catalog ids, and every other name (alias, display name, hub id) -> its id, for suggestions."""
-    from evalkit.catalog import load_models
-
     ids: set[str] = set()
     other: dict[str, str] = {}
     for m in load_models():
@@ -100,50 +99,56 @@ def read_published_rows(path: str | Path | None = None) -> list[dict[str, Any]]:
     for line, r in raw:
         r = {k: (v or "").strip() for k, v in r.items() if k is not None}
         where = f"{p.name} line {line}"
-        model = r["model"]
-        if model not in ids:
-            hint = (
-                f" (use the catalog id {other[model.lower()]!r})"
-                if model.lower() in other
-                else ("; add the model to evalkit/catalog/models.yaml first")
-            )
-            problems.append(f"{where}: model {model!r} is not a catalog id{hint}")
-        for col in ("benchmark", "metric"):
-            if not _NAME_RE.match(r[col]):
-                problems.append(
-                    f"{where}: {col} {r[col]!r} must be a lower-case task-like name such as mmlu_pro"
-                )
-        try:
-            score = float(r["score"])
-        except ValueError:
-            problems.append(f"{where}: score {r['score']!r} is not a number")
-            score = float("nan")
-        top = METRIC_MAX.get(r["metric"])
-        if score == score and (score < 0 or (top is not None and score > top)):
-            problems.append(f"{where}: score {score:g} is outside 0-{top:g} for metric {r['metric']}")
-        if r["kind"] not in KINDS:
-            problems.append(f"{where}: kind {r['kind']!r} must be one of {', '.join(KINDS)}")
-        if r["source_type"] not in SOURCE_TYPES:
-            problems.append(
-                f"{where}: source_type {r['source_type']!r} must be one of {', '.join(SOURCE_TYPES)}"
-            )
-        if not r["source"]:
-            problems.append(f"{where}: every score needs a source")
-        try:
-            source_date = dt.date.fromisoformat(r["source_date"])
-        except ValueError:
-            problems.append(f"{where}: source_date {r['source_date']!r} is not a YYYY-MM-DD date")
-            source_date = None
-        key = (model, r["benchmark"], r["metric"], r["source"], r["source_detail"])
+        row, row_problems = _check_row(r, where, ids, other)
+        problems += row_problems
+        key = (r["model"], r["benchmark"], r["metric"], r["source"], r["source_detail"])
         if key in seen:
             problems.append(f"{where}: repeats line {seen[key]} (same model, benchmark, metric and source)")
         seen.setdefault(key, line)
-        rows.append({**r, "score": score, "source_date": source_date, "line": line})
+        rows.append({**row, "line": line})
     if problems:
         shown = problems[:20]
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise PublishedScoresError(f"{len(problems)} problem(s) in {p}:\n  " + "\n  ".join(shown) + more)
     return rows
+
+
+def _check_row(
+    r: dict[str, str], where: str, ids: set[str], other: dict[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """One row with its score and source date parsed (NaN / None when unreadable), and its problems."""
+    problems: list[str] = []
+    model = r["model"]
+    if model not in ids:
+        hint = (
+            f" (use the catalog id {other[model.lower()]!r})"
+            if model.lower() in other
+            else ("; add the model to evalkit/catalog/models.yaml first")
+        )
+        problems.append(f"{where}: model {model!r} is not a catalog id{hint}")
+    for col in ("benchmark", "metric"):
+        if not _NAME_RE.match(r[col]):
+            problems.append(f"{where}: {col} {r[col]!r} must be a lower-case task-like name such as mmlu_pro")
+    try:
+        score = float(r["score"])
+    except ValueError:
+        problems.append(f"{where}: score {r['score']!r} is not a number")
+        score = float("nan")
+    top = METRIC_MAX.get(r["metric"])
+    if score == score and (score < 0 or (top is not None and score > top)):
+        problems.append(f"{where}: score {score:g} is outside 0-{top:g} for metric {r['metric']}")
+    if r["kind"] not in KINDS:
+        problems.append(f"{where}: kind {r['kind']!r} must be one of {', '.join(KINDS)}")
+    if r["source_type"] not in SOURCE_TYPES:
+        problems.append(f"{where}: source_type {r['source_type']!r} must be one of {', '.join(SOURCE_TYPES)}")
+    if not r["source"]:
+        problems.append(f"{where}: every score needs a source")
+    try:
+        source_date: dt.date | None = dt.date.fromisoformat(r["source_date"])
+    except ValueError:
+        problems.append(f"{where}: source_date {r['source_date']!r} is not a YYYY-MM-DD date")
+        source_date = None
+    return {**r, "score": score, "source_date": source_date}, problems
 
 
 def load_published(path: str | Path | None = None) -> pd.DataFrame:
@@ -223,8 +228,6 @@ def published_points(
     path: str | Path | None = None,
 ) -> pd.DataFrame:
     """The chosen published score of each model on one benchmark, with catalog parameter counts and dates."""
-    from evalkit.catalog import load_models
-
     df = load_published(path)
     df = df[df["benchmark"] == benchmark]
     if metric is not None:
