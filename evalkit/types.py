@@ -136,7 +136,9 @@ class Completion:
         return cls(
             text=d.get("text") or "",
             finish_reason=d.get("finish_reason", "stop"),
-            usage=Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("reasoning_tokens")),
+            usage=Usage(
+                usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("reasoning_tokens")
+            ),
             reasoning=d.get("reasoning"),
             logprobs=tuple(d["logprobs"]) if d.get("logprobs") is not None else None,
             greedy=tuple(d["greedy"]) if d.get("greedy") is not None else None,

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import contamination_cli
+from conftest import run_cli
 
 from evalkit.errors import EvalkitError
 from evalkit.report.cutoff_gap import gap_rows, mover_difference, newcombe_interval, print_gap_table
@@ -156,14 +156,12 @@ def test_print_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         gap_rows([tmp_path / "nothing"])
 
 
-def test_cli_gap(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    app = contamination_cli()
+def test_report_by_cutoff_csv(tmp_path: Path) -> None:
+    # One command prints the table: `evalkit report --by-cutoff` (there is no second copy).
     records = [rec("t", f"a{i}", PRE_DAY, i < 7) for i in range(10)] + [
         rec("t", f"b{i}", POST_DAY, i < 3) for i in range(10)
     ]
     run = write_run(tmp_path / "r", records, {"alias": "phi-4"})
-    r = CliRunner().invoke(app, ["contamination", "gap", str(run), "--format", "csv"])
-    assert r.exit_code == 0, r.output
-    assert ",70.0," in r.output and ",30.0," in r.output and ",40.0," in r.output  # pre, post, gap
+    r = run_cli("report", "--by-cutoff", str(run), "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert ",70.0," in r.stdout and ",30.0," in r.stdout and ",40.0," in r.stdout  # pre, post, gap

@@ -73,9 +73,6 @@ def test_report_through_a_pipe_prints_whole_task_names(tmp_path: Path) -> None:
     assert LONG_TASK in proc.stdout and "…" not in proc.stdout
 
 
-@pytest.mark.xfail(
-    strict=True, reason="contamination/gap.py still prints its own rich table; switch it to print_rows"
-)
 def test_report_by_cutoff_through_a_pipe_prints_whole_task_names(tmp_path: Path) -> None:
     records = [rec(LONG_TASK, f"a{i}", PRE_DAY, i < 5) for i in range(10)]
     records += [rec(LONG_TASK, f"b{i}", POST_DAY, i < 3) for i in range(10)]

@@ -178,25 +178,6 @@ def split_preview(
         )
 
 
-@contamination_app.command("gap")
-def gap(
-    run_dirs: list[Path] = typer.Argument(
-        ..., help="Run folders (records.jsonl, summary.json, manifest.json)."
-    ),
-    cutoff: str | None = typer.Option(
-        None, "--cutoff", help="Cutoff YYYY-MM-DD (default: the run's split cutoff, else the catalog's)."
-    ),
-    margin_days: int = typer.Option(
-        0, "--margin-days", min=0, help="Post-cutoff starts this many days after the cutoff."
-    ),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, csv or json."),
-) -> None:
-    """Pre- vs post-cutoff scores of each run with intervals and the gap (same as `report --by-cutoff`)."""
-    from evalkit.report.cutoff_gap import print_gap_table
-
-    print_gap_table(run_dirs, fmt, cutoff=cutoff, margin_days=margin_days)
-
-
 @contamination_app.command("fresh")
 def fresh(
     template: str = typer.Option(

@@ -18,17 +18,16 @@ intervals through the same formula. Errors are excluded, never counted as wrong 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalkit.catalog import Cutoff
-from evalkit.contamination.split import MIN_POST_ITEMS, classify, parse_date, resolve_cutoff
+from evalkit.contamination.split import MIN_POST_ITEMS, catalog_entry_for, classify, entry_cutoff, parse_date
 from evalkit.errors import EvalkitError
+from evalkit.report.table import format_cell, print_rows
 from evalkit.run.summary import scored_rows
 from evalkit.scoring.metrics import MetricResult, ScoredRow, get_metric
 from evalkit.store import Record, RunFolder
@@ -134,17 +133,15 @@ def run_cutoff(summary: Mapping[str, Any], manifest: Mapping[str, Any], run_dir:
             src.get("catalog_id"), bool(src.get("fallback_to_release_date", False)),
         )  # fmt: skip
     model = summary.get("model") or {}
-    names = [model.get("alias"), manifest.get("model_spec"), model.get("spec"), model.get("model")]
-    last: EvalkitError | None = None
-    for name in [n for n in names if n]:
-        try:
-            return resolve_cutoff(str(name))
-        except EvalkitError as e:
-            last = e
-    raise EvalkitError(
-        f"{run_dir}: the model of this run ({model.get('model') or '?'}) is not in the catalog, so its cutoff "
-        f"is unknown; pass --cutoff YYYY-MM-DD" + (f" ({last})" if last and "neither" in str(last) else "")
+    entry = catalog_entry_for(
+        model.get("alias"), manifest.get("model_spec"), model.get("spec"), model.get("model")
     )
+    if entry is None:
+        raise EvalkitError(
+            f"{run_dir}: the model of this run ({model.get('model') or '?'}) is not in the catalog, so its "
+            f"cutoff is unknown; pass --cutoff YYYY-MM-DD"
+        )
+    return entry_cutoff(entry)
 
 
 def gap_rows(
@@ -230,20 +227,43 @@ def _pct(v: float | None) -> float | None:
     return None if v is None else v * 100.0
 
 
-def _fmt(v: Any, signed: bool = False) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:+.1f}" if signed else f"{v:.1f}"
-    return str(v)
-
-
 def _score(v: float | None, lo: float | None, hi: float | None, signed: bool = False) -> str:
     if v is None:
         return "-"
     if lo is None or hi is None:
-        return _fmt(v, signed)
-    return f"{_fmt(v, signed)} ({_fmt(lo, signed)} to {_fmt(hi, signed)})"
+        return format_cell(v, signed)
+    return f"{format_cell(v, signed)} ({format_cell(lo, signed)} to {format_cell(hi, signed)})"
+
+
+GAP_HEADERS = [
+    "task",
+    "model",
+    "cutoff",
+    "pre n",
+    "pre (95% CI)",
+    "post n",
+    "post (95% CI)",
+    "gap (95% CI)",
+    "undated",
+]
+GAP_FOOTER = (
+    "scores are strict accuracy in percent; gap = pre - post; pre = dated on or before the cutoff, post = after "
+    "cutoff + margin; gap interval: {methods} (MOVER; Newcombe's hybrid score interval with one answer per item)"
+)
+
+
+def _gap_cells(r: Mapping[str, Any]) -> list[str]:
+    return [
+        r["task"],
+        r["model"],
+        r["cutoff"] + (" (release)" if "fallback" in r["cutoff_figure"] else ""),
+        str(r["pre_n"]),
+        _score(r["pre_score"], r["pre_ci_low"], r["pre_ci_high"]),
+        str(r["post_n"]),
+        _score(r["post_score"], r["post_ci_low"], r["post_ci_high"]),
+        _score(r["gap"], r["gap_ci_low"], r["gap_ci_high"], signed=True),
+        str(r["n_undated"]),
+    ]
 
 
 def print_gap_table(
@@ -254,69 +274,15 @@ def print_gap_table(
 ) -> list[dict[str, Any]]:
     """Print the pre/post table (table, markdown, csv or json) and return its rows."""
     rows = gap_rows(run_dirs, cutoff, margin_days)
-    if fmt == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return rows
-    if fmt == "csv":
-        import csv
-
-        w = csv.DictWriter(sys.stdout, fieldnames=GAP_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-        return rows
-    headers = [
-        "task",
-        "model",
-        "cutoff",
-        "pre n",
-        "pre (95% CI)",
-        "post n",
-        "post (95% CI)",
-        "gap (95% CI)",
-        "undated",
-    ]
-    body = [
-        [
-            r["task"],
-            r["model"],
-            r["cutoff"] + (" (release)" if "fallback" in r["cutoff_figure"] else ""),
-            str(r["pre_n"]),
-            _score(r["pre_score"], r["pre_ci_low"], r["pre_ci_high"]),
-            str(r["post_n"]),
-            _score(r["post_score"], r["post_ci_low"], r["post_ci_high"]),
-            _score(r["gap"], r["gap_ci_low"], r["gap_ci_high"], signed=True),
-            str(r["n_undated"]),
-        ]  # fmt: skip
-        for r in rows
-    ]
-    notes = [f"{r['task']} / {r['model']}: {r['warning']}" for r in rows if r["warning"]]
-    methods = sorted({r["interval"] for r in rows if r["interval"]})
-    footer = (
-        "scores are strict accuracy in percent; gap = pre - post; pre = dated on or before the cutoff, post = after cutoff + margin; "
-        f"gap interval: {', '.join(methods) or '-'} (MOVER; Newcombe's hybrid score interval with one answer per item)"
+    methods = ", ".join(sorted({r["interval"] for r in rows if r["interval"]})) or "-"
+    print_rows(
+        rows,
+        GAP_HEADERS,
+        fmt,
+        cells=_gap_cells,
+        fields=GAP_COLUMNS,
+        left=("task", "model", "cutoff"),
+        footer=GAP_FOOTER.format(methods=methods),
+        warnings=[f"{r['task']} / {r['model']}: {r['warning']}" for r in rows if r["warning"]],
     )
-    if fmt == "markdown":
-        sys.stdout.write("| " + " | ".join(headers) + " |\n")
-        sys.stdout.write("|" + "|".join("---" for _ in headers) + "|\n")
-        for b in body:
-            sys.stdout.write("| " + " | ".join(b) + " |\n")
-        sys.stdout.write("\n" + footer + "\n")
-        for n in notes:
-            sys.stdout.write(f"- {n}\n")
-        return rows
-    if fmt != "table":
-        raise EvalkitError(f"--format {fmt!r}: use table, markdown, csv or json")
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(show_lines=False)
-    for h in headers:
-        table.add_column(h, justify="left" if h in ("task", "model", "cutoff") else "right")
-    for b in body:
-        table.add_row(*b)
-    console = Console()
-    console.print(table)
-    console.print(footer, style="dim")
-    for n in notes:
-        console.print(f"[yellow]warning[/yellow] {n}")
     return rows

@@ -73,17 +73,9 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
 
 def match_model(model: Mapping[str, Any]) -> ModelEntry | None:
     """The catalog entry for a summary's ``model`` block, or None."""
-    from evalkit.catalog import find_model
+    from evalkit.catalog import match
 
-    for name in (model.get("alias"), model.get("model")):
-        if not name:
-            continue
-        name = str(name)
-        for candidate in (name, name.rstrip("/").rsplit("/", 1)[-1]):
-            entry = find_model(candidate)
-            if entry is not None:
-                return entry
-    return None
+    return match([model.get("alias"), model.get("model")])
 
 
 def _scaled(v: Any, scale: float) -> float:
