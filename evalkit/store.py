@@ -42,6 +42,7 @@ from evalkit.types import Completion, Extraction, Grade, Sample
 RECORDS_FILE = "records.jsonl"
 SUMMARY_FILE = "summary.json"
 MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".lock"
 RECORD_SCHEMA = 2
 PRIMARY_SCORER = "main"
 
@@ -265,6 +266,54 @@ def _line(record: Record) -> bytes:
     return json.dumps(record.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n"
 
 
+class RunFolderBusy(EvalkitError):
+    """Another process is writing this run folder."""
+
+
+class WriterLock:
+    """One writer per run folder: an exclusive ``flock`` on ``<folder>/.lock``.
+
+    The kernel drops the lock when its process dies (kill -9 included), so a lock left by a killed
+    run never blocks the next one; the file itself only says who holds it, for the message.
+    """
+
+    def __init__(self, folder: Path, what: str) -> None:
+        self.path = folder / LOCK_FILE
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self) -> WriterLock:
+        import fcntl
+        import socket
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise RunFolderBusy(
+                f"{self.path.parent} is being written by {holder}; wait for it to finish (or stop it), "
+                f"or give this {self.what} another --out folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} ({self.what}, since {now_iso()})".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> WriterLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class RunFolder:
     """A run folder on disk: its records, summary and manifest."""
 
@@ -285,6 +334,10 @@ class RunFolder:
 
     def exists(self) -> bool:
         return self.path.is_dir()
+
+    def lock(self, what: str = "run") -> WriterLock:
+        """The folder's writer lock (``with folder.lock("rescore"): ...``): every writer holds it."""
+        return WriterLock(self.path, what)
 
     def require(self, what: str = "run folder") -> RunFolder:
         """This folder, or a clear error when it is not a run folder."""

@@ -98,7 +98,18 @@ def merge_runs(out: Path, run_dirs: Sequence[Path]) -> MergeResult:
     shards = [(m.get("parameters") or {}).get("shard") for m in manifests]
     missing = _missing_shards(shards)
     target = RunFolder(out)
-    _check_target(target)
+    with target.lock("merge"):
+        _check_target(target)
+        return _merge_into(target, run_dirs, manifests, shards, missing)
+
+
+def _merge_into(
+    target: RunFolder,
+    run_dirs: Sequence[Path],
+    manifests: list[dict[str, Any]],
+    shards: list[list[int] | None],
+    missing: list[int],
+) -> MergeResult:
     merged: dict[RecordId, Record] = {}
     for d in run_dirs:
         merged.update(RunFolder(d).latest())

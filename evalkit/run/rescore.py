@@ -97,6 +97,13 @@ def rescore_run(
     """Rescore ``run_dir`` in place (see the module docstring). ``workers`` threads share the math
     sandbox's worker processes."""
     folder = RunFolder(run_dir).require()
+    with folder.lock("rescore"):
+        return _rescore_locked(folder, workers, progress)
+
+
+def _rescore_locked(
+    folder: RunFolder, workers: int, progress: Callable[[int, int], None] | None
+) -> RescoreResult:
     manifest = folder.require_manifest()
     if not folder.records_path.is_file():
         raise EvalkitError(f"{folder.records_path}: no records to rescore")

@@ -145,16 +145,20 @@ def prepare(cfg: RunConfig) -> tuple[Backend, list[TaskPlan]]:
 
 
 # 1. open the run ---------------------------------------------------------------------------------
-def open_run(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) -> tuple[RunFolder, dict[str, Any]]:
-    """The run folder, checked to hold this evaluation (or nothing yet), with its manifest started."""
+def run_folder_for(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) -> RunFolder:
+    return RunFolder(cfg.out or (cfg.results_dir / run_id_for(backend.info, plans, cfg)))
+
+
+def open_run(cfg: RunConfig, folder: RunFolder, backend: Backend, plans: list[TaskPlan]) -> dict[str, Any]:
+    """Check that ``folder`` holds this evaluation (or nothing yet) and start its manifest."""
     info = backend.info
-    run_id = run_id_for(info, plans, cfg)
-    folder = RunFolder(cfg.out or (cfg.results_dir / run_id))
     previous = folder.manifest
     _refuse_other_evaluation(folder, previous, info.identity, plans)
-    manifest = build_manifest(run_id, cfg, info.to_dict(), plans, previous, environment())
+    manifest = build_manifest(
+        run_id_for(info, plans, cfg), cfg, info.to_dict(), plans, previous, environment()
+    )
     folder.write_manifest(manifest)
-    return folder, manifest
+    return manifest
 
 
 def _refuse_other_evaluation(
@@ -354,8 +358,23 @@ def finish_run(
 
 
 async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) -> RunResult:
+    folder = run_folder_for(cfg, backend, plans)
+    try:
+        lock = folder.lock("run").acquire()  # one writer per folder: refused at once, before anything
+    except BaseException:
+        await backend.aclose()
+        raise
+    try:
+        return await _run_locked(cfg, backend, plans, folder)
+    finally:
+        lock.release()
+
+
+async def _run_locked(
+    cfg: RunConfig, backend: Backend, plans: list[TaskPlan], folder: RunFolder
+) -> RunResult:
     t_start = time.perf_counter()
-    folder, manifest = open_run(cfg, backend, plans)
+    manifest = open_run(cfg, folder, backend, plans)
     requests = [r for p in plans for r in p.requests]
     scorers = {p.task.spec.name: TaskScorer(p.task.spec) for p in plans}
     cache = None
