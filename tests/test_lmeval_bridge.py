@@ -29,7 +29,7 @@ pytest.importorskip("lm_eval", reason="the lmeval extra is not installed (pip in
 from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
 
-from evalkit.backends.lmeval_export import export_lmeval  # noqa: E402
+from evalkit.export.lmeval import export_lmeval  # noqa: E402
 from evalkit.run.records import latest_records  # noqa: E402
 from evalkit.run.runner import RunConfig, run_evaluation  # noqa: E402
 from evalkit.tasks.loader import load_task_file  # noqa: E402

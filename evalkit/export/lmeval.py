@@ -53,13 +53,13 @@ PER_ITEM_METRICS = ("accuracy",)
 
 UTILS_SOURCE = f'''"""lm-eval hooks for tasks exported by `evalkit export lmeval` (generated; do not edit).
 
-Prompts are rendered and answers scored by evalkit itself (evalkit.backends.lmeval_export), so
+Prompts are rendered and answers scored by evalkit itself (evalkit.export.lmeval), so
 lm-eval and evalkit agree exactly. Needs evalkit installed where lm-eval runs.
 """
 
 from pathlib import Path
 
-from evalkit.backends.lmeval_export import ExportedTask
+from evalkit.export.lmeval import ExportedTask
 
 _HERE = Path(__file__).resolve().parent
 
