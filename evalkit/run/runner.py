@@ -192,7 +192,7 @@ def prepare(cfg: RunConfig) -> tuple[Backend, list[TaskPlan]]:
         if cfg.limit is not None:
             samples = samples[: cfg.limit]  # before sharding: the shards of --limit N cover those N items
         loaded_tasks.append((t, _apply_shard(samples, cfg.shard), loaded, n_available, info))
-    backend = make_backend(spec, cfg.model_args)
+    backend = make_backend(spec, cfg.model_args, concurrency=cfg.concurrency)
     plans = []
     for t, samples, loaded, n_available, info in loaded_tasks:
         plan = plan_task(
