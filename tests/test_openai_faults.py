@@ -332,7 +332,9 @@ def test_one_concurrency_knob() -> None:
         make_backend(spec, {"concurrency": "8"}, concurrency=16)
     b = make_backend(spec, {}, concurrency=64)
     assert worker_count(b) == worker_count(b, 64) == 64 and worker_count(b, 10) == 10
-    with pytest.raises(BackendError, match="more than this openai backend was built for"):
+    with pytest.raises(
+        BackendError, match="--concurrency 64: this openai backend takes at most 32 requests at once"
+    ):
         worker_count(make_backend(spec), 64)
 
 

@@ -12,6 +12,7 @@ Spec strings (DESIGN.md section 3):
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,9 @@ def make_backend(
         hint = f"; install it with: pip install 'evalkit[{extra}]'" if extra else ""
         raise BackendError(f"backend {bs.kind!r} is not available ({e}){hint}") from None
     cls = getattr(module, cls_name)
-    # Passed only when set: a backend with nothing to size (replay) need not take it.
-    sizing = {"concurrency": concurrency} if concurrency is not None else {}
+    # Passed to the backends that size themselves by it; one with nothing to size (replay answers
+    # from a run folder) need not take it, and the engine then holds it to that backend's own size.
+    sizing = {}
+    if concurrency is not None and "concurrency" in inspect.signature(cls.from_spec).parameters:
+        sizing["concurrency"] = concurrency
     return cls.from_spec(bs, dict(options or {}), **sizing)

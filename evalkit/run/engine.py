@@ -42,9 +42,11 @@ def worker_count(backend: Backend, concurrency: int | None = None) -> int:
         return max(1, backend.max_concurrency)
     calls = -(-max(1, concurrency) // max(1, backend.batch_size))
     if calls > backend.max_concurrency:
+        most = backend.max_concurrency * backend.batch_size
         raise BackendError(
-            f"concurrency {concurrency} is more than this {backend.info.backend} backend was built for "
-            f"({backend.max_concurrency} calls of {backend.batch_size}); pass it to make_backend"
+            f"--concurrency {concurrency}: this {backend.info.backend} backend takes at most {most} "
+            f"requests at once (max_concurrency={backend.max_concurrency}, batch_size={backend.batch_size}; "
+            f"make_backend(..., concurrency=N) builds a backend for N)"
         )
     return calls
 
