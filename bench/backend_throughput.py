@@ -54,7 +54,8 @@ def run_evalkit(model_dir: Path, prompts: list[str], max_tokens: int, batch_size
     from evalkit.backends.hf import HFBackend, HFOptions
     from evalkit.types import GenParams, Request
 
-    backend = HFBackend.load(str(model_dir), HFOptions(batch_size=batch_size, device="cpu", dtype="float32"))
+    opts = HFOptions(batch_size=batch_size, device="cpu", dtype="float32")
+    backend = HFBackend.for_target(str(model_dir), opts).load()
     reqs = [
         Request(
             key=str(i),
@@ -174,7 +175,8 @@ def main() -> None:
         f"\n{args.items} prompts, greedy, max {args.max_tokens} new tokens, batch size {args.batch_size}, "
         f"CPU float32, {args.threads or torch.get_num_threads()} torch threads, torch {torch.__version__}, "
         f"transformers {transformers.__version__}; best of {args.rounds}, each side in its own process; "
-        f"load average {load_before:.1f} before, {load_after:.1f} after (other work on the machine skews both)"
+        f"load average {load_before:.1f} before, {load_after:.1f} after "
+        "(other work on the machine skews both)"
     )
     print(f"{'':28}{'seconds':>10}{'tokens':>10}{'tokens/s':>12}")
     print(f"{'evalkit hf backend':28}{ek['seconds']:10.3f}{ek_tok:10d}{ek_rate:12.1f}")

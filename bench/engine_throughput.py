@@ -83,7 +83,6 @@ def bench_evalkit(url: str, tasks_dir: Path, out: Path, concurrency: int) -> flo
     cfg = RunConfig(
         tasks=["bench_task"],
         model=f"openai:{url}@m",
-        model_args={"concurrency": str(concurrency)},
         tasks_dirs=[str(tasks_dir)],
         out=out,
         concurrency=concurrency,
@@ -158,7 +157,8 @@ def main() -> None:
     server.terminate()
     print(f"{args.items} requests per run, server delay {args.delay * 1000:.0f} ms, {os.cpu_count()} cores")
     print(
-        f"{'conc':>5} {'possible/s':>11} {'evalkit/s':>10} {'% possible':>11} {'lm-eval/s':>10} {'evalkit/lm-eval':>16}"
+        f"{'conc':>5} {'possible/s':>11} {'evalkit/s':>10} {'% possible':>11} "
+        f"{'lm-eval/s':>10} {'evalkit/lm-eval':>16}"
     )
     for c, possible, ek, le in rows:
         le_s = f"{le:10.1f}" if le else f"{'n/a':>10}"

@@ -117,6 +117,11 @@ class Completion:
     error_kind: ErrorKind | None = None
     attempts: int = 1
 
+    @classmethod
+    def failed(cls, message: str, kind: ErrorKind = "fatal", *, attempts: int = 1) -> Completion:
+        """A request that got no answer: recorded as an error, never graded as a wrong answer."""
+        return cls(text="", finish_reason="error", error=message, error_kind=kind, attempts=attempts)
+
     @property
     def ok(self) -> bool:
         return self.finish_reason != "error"

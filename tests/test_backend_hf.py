@@ -16,7 +16,8 @@ pytest.importorskip("transformers")
 from tinymodel import find_smollm2_wheel  # noqa: E402
 
 from evalkit.backends import BackendSpec, make_backend, parse_spec  # noqa: E402
-from evalkit.backends.hf import HFBackend, HFOptions, local_fingerprint  # noqa: E402
+from evalkit.backends.hf import Failure, HFBackend, HFOptions  # noqa: E402
+from evalkit.backends.local import local_fingerprint  # noqa: E402
 from evalkit.errors import BackendError  # noqa: E402
 from evalkit.types import GenParams, Message, Request  # noqa: E402
 
@@ -30,9 +31,12 @@ FACTS = {
 }
 
 
+TINY_OPTIONS = {"batch_size": "4", "dtype": "float32", "device": "cpu"}
+
+
 @pytest.fixture(scope="module")
 def backend(tiny_model: Path) -> HFBackend:
-    return make_backend(f"hf:{tiny_model}", {"batch_size": "4", "dtype": "float32", "device": "cpu"})
+    return make_backend(f"hf:{tiny_model}", TINY_OPTIONS).load()
 
 
 def gen(key: str, prompt: str | None = None, messages=None, repeat: int = 0, **params) -> Request:
@@ -66,10 +70,13 @@ def run(coro):
 
 
 def test_info_and_options(backend: HFBackend, tiny_model: Path) -> None:
-    lazy_identity = backend.info.identity  # local weights: known before the model is loaded
-    backend.load()  # params_total is counted on the loaded model
-    info = backend.info
-    assert info.identity == lazy_identity
+    unloaded = make_backend(f"hf:{tiny_model}", TINY_OPTIONS)
+    assert not unloaded.loaded  # local weights: the identity is known before the model is loaded
+    assert unloaded.cacheable and unloaded.info.params_total is None
+    asyncio.run(unloaded.check())  # the runner's probes never load the weights
+    assert not unloaded.loaded
+    info = backend.info  # params_total is counted on the loaded model
+    assert info.identity == unloaded.info.identity
     assert info.backend == "hf" and info.model == str(tiny_model)
     assert info.revision and info.revision.startswith("local:")
     assert info.params_total == sum(p.numel() for p in backend.model.parameters())
@@ -278,6 +285,7 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory):
     return backend, spec
 
 
+@pytest.mark.slow  # loads and dequantises a 135M-parameter GGUF (about 20 s on 2 cores)
 def test_smollm2_answers_a_chat_prompt(smollm2: tuple[HFBackend, BackendSpec]) -> None:
     backend, spec = smollm2
     backend.load()
@@ -305,16 +313,15 @@ def test_out_of_memory_halves_the_batch(backend: HFBackend) -> None:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
         return [x * 10 for x in chunk]
 
-    got = list(b._batched([0, 1, 2, 3, 4, 99, 6], fn, lambda msg: msg))
+    got = list(b._batched([0, 1, 2, 3, 4, 99, 6], fn))
     assert sizes[:3] == [7, 3, 1] and b.batch_size == 1  # 7 -> 3 -> 1, then row by row
     results = [r for _, res in got for r in res]
     assert results[:5] == [0, 10, 20, 30, 40] and results[6] == 60
-    assert results[5] == "out of memory on a single request"  # recorded, not raised
+    assert results[5] == Failure("out of memory on a single request")  # recorded, not raised
 
 
 def test_local_weights_load_only_when_a_request_needs_them(tiny_model: Path, tmp_path: Path) -> None:
     """A re-run whose answers are all recorded never loads the model (it used to cost the full load)."""
-    from evalkit.backends.hf import LazyHFBackend
     from evalkit.run.runner import RunConfig, _run_async, prepare, run_evaluation
 
     (tmp_path / "facts.jsonl").write_text(
@@ -346,9 +353,98 @@ def test_local_weights_load_only_when_a_request_needs_them(tiny_model: Path, tmp
         and t["metrics"]["accuracy"]["value"] == 1.0
     )
     backend, plans = prepare(cfg)
-    assert isinstance(backend, LazyHFBackend) and backend._real is None
+    assert isinstance(backend, HFBackend) and not backend.loaded
     again = asyncio.run(_run_async(cfg, backend, plans))
     assert again.n_resumed == 3 and again.n_sent == 0
-    assert backend._real is None  # nothing to send, so the model was never loaded
+    assert not backend.loaded  # nothing to send, so the model was never loaded
     # ... and the summary keeps the parameter count the first pass recorded.
     assert again.summary["model"]["params_total"] == first.summary["model"]["params_total"] > 0
+
+
+# --- identity, the concurrency knob, the context window --------------------------------------
+
+
+def test_identity_covers_what_changes_outputs(tiny_model: Path) -> None:
+    """dtype and the context cap change answers, so they change the identity (and the cache key);
+    the batch size and the run's concurrency do not. No model is loaded to find out."""
+
+    def ident(concurrency: int | None = None, **opts: str) -> str:
+        b = make_backend(f"hf:{tiny_model}", {"device": "cpu", **opts}, concurrency=concurrency)
+        assert not b.loaded
+        return b.info.identity
+
+    base = ident(dtype="float32")
+    assert base.startswith(f"hf:{tiny_model}@local:") and base.endswith("#float32")
+    assert ident(dtype="float16") != ident(dtype="bfloat16") != base
+    assert ident(dtype="float16").endswith("#float16")
+    assert ident(dtype="float32", max_length="128") != ident(dtype="float32", max_length="64") != base
+    assert ident(dtype="float32", max_length="128").endswith("#float32,max_length=128")
+    assert base == ident(dtype="float32", batch_size="2") == ident(8, dtype="float32")
+    assert base == ident(dtype="auto")  # auto resolves to float32 on a CPU: the same numbers
+
+
+def test_concurrency_is_the_batch_size(tiny_model: Path) -> None:
+    spec = f"hf:{tiny_model}"
+    assert make_backend(spec, {"device": "cpu"}, concurrency=16).batch_size == 16
+    assert make_backend(spec, {"device": "cpu", "batch_size": "16"}, concurrency=16).batch_size == 16
+    assert make_backend(spec, {"device": "cpu"}).batch_size == 8  # the CPU default
+    with pytest.raises(BackendError, match="--concurrency 16 and --model-arg batch_size=4 disagree"):
+        make_backend(spec, {"device": "cpu", "batch_size": "4"}, concurrency=16)
+
+
+def test_loglikelihood_keeps_the_last_max_length_plus_one_tokens(backend: HFBackend) -> None:
+    """The window rule (backends/local.py): an over-long input keeps its last max_length + 1 tokens,
+    so the forward pass is exactly max_length positions wide (the last token is only a target),
+    and the scores equal an unpadded forward pass over those tokens."""
+    from evalkit.backends.local import encode_context_continuation
+
+    tok, model, window = backend.tokenizer, backend.model, backend.max_length
+    context, cont = "Bees make honey. " * 100 + "The capital of France is", " Paris."
+    ctx_ids, cont_ids = encode_context_continuation(tok, context, cont, True)
+    assert len(ctx_ids) + len(cont_ids) > window + 1
+    kept = (ctx_ids + cont_ids)[-(window + 1) :]
+    widths: list[int] = []
+    hook = model.register_forward_pre_hook(
+        lambda _m, _args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    try:
+        got = run(backend.loglikelihood([ll("long", (cont,), prompt=context)]))[0]
+    finally:
+        hook.remove()
+    assert got.ok, got.error
+    assert widths == [window]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([kept[:-1]])).logits[0].float(), -1)
+    n = len(cont_ids)
+    expected = sum(logp[t - 1, kept[t]].item() for t in range(len(kept) - n, len(kept)))
+    assert got.logprobs[0] == pytest.approx(expected, abs=1e-4)
+    assert got.usage.prompt_tokens == window + 1 - n and got.usage.completion_tokens == n
+    # A continuation that leaves no context token in the window cannot be scored: an error, not a guess.
+    too_long = run(backend.loglikelihood([ll("huge", (" honey" * (window + 2),), prompt="Bees")]))[0]
+    assert too_long.finish_reason == "error" and "at most" in (too_long.error or "")
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU: torch.cuda.is_available() is False here"
+)
+def test_cuda_matches_cpu(backend: HFBackend, tiny_model: Path) -> None:
+    """The tiny model on the GPU: the same greedy answers and log-likelihoods as on the CPU in
+    float32, the CUDA batch size, and bfloat16/float16 by default (another identity)."""
+    gpu = make_backend(f"hf:{tiny_model}", {"device": "cuda", "dtype": "float32"}).load()
+    try:
+        assert gpu.device.type == "cuda" and gpu.batch_size == 64
+        assert gpu.info.identity == backend.info.identity  # same weights, same precision
+        reqs = [gen(p, p, max_tokens=12) for p in FACTS]
+        assert [c.text for c in run(gpu.generate(reqs))] == list(FACTS.values())
+        lls = [ll("fr", (" Paris.", " Tokyo.", " Rome."), prompt="The capital of France is")]
+        on_gpu, on_cpu = run(gpu.loglikelihood(lls))[0], run(backend.loglikelihood(lls))[0]
+        assert on_gpu.greedy == on_cpu.greedy == (True, False, False)
+        assert on_gpu.logprobs == pytest.approx(on_cpu.logprobs, abs=1e-3)
+        sampled = [
+            gen(f"s#{r}", "The capital of", repeat=r, max_tokens=6, temperature=1.5, seed=7) for r in range(4)
+        ]
+        assert [c.text for c in run(gpu.generate(sampled))] == [c.text for c in run(gpu.generate(sampled))]
+    finally:
+        run(gpu.aclose())
+    auto = make_backend(f"hf:{tiny_model}", {"device": "cuda"})
+    assert auto.info.variant in ("bfloat16", "float16") and auto.info.identity != backend.info.identity

@@ -1,7 +1,8 @@
-"""The vllm backend's request mapping, tested without vLLM (it needs a GPU).
+"""The vllm backend's request mapping and identity, tested without vLLM (it needs a GPU).
 
 Prompts are encoded with the real tiny-model tokenizer, and prompt logprobs in vLLM's shape are
 computed with the real tiny model, so the mapping is checked against the hf backend's numbers.
+The engine arguments and the identity are pure functions of the options, checked here too.
 """
 
 from __future__ import annotations
@@ -17,19 +18,29 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from evalkit.backends import make_backend, parse_spec  # noqa: E402
-from evalkit.backends.hf import encode_context_continuation, encode_prompt, render_context  # noqa: E402
-from evalkit.backends.vllm import (  # noqa: E402
+from evalkit.backends import BackendSpec, make_backend, parse_spec  # noqa: E402
+from evalkit.backends.local import (  # noqa: E402
     LLRow,
+    encode_prompt,
+    fit_window,
+    plan_loglikelihood,
+    plan_token_loglikelihood,
+    prompt_logprobs_window,
+    render_context,
+)
+from evalkit.backends.vllm import (  # noqa: E402
     VLLMCall,
+    VLLMOptions,
     completions_from_output,
+    completions_from_prompt_logprobs,
+    engine_kwargs,
     group_repeats,
     group_seed,
     loglikelihood_sampling_kwargs,
     plan_generate,
-    plan_loglikelihood,
     sampling_kwargs,
     score_prompt_logprobs,
+    vllm_backend_info,
 )
 from evalkit.errors import BackendError  # noqa: E402
 from evalkit.types import GenParams, Message, Request  # noqa: E402
@@ -37,10 +48,18 @@ from evalkit.types import GenParams, Message, Request  # noqa: E402
 
 @pytest.fixture(scope="module")
 def hf(tiny_model: Path):
-    return make_backend(f"hf:{tiny_model}", {"device": "cpu"})
+    return make_backend(f"hf:{tiny_model}", {"device": "cpu"}).load()
 
 
-def req(sample: str, repeat: int = 0, prompt: str | None = "Bees", messages=None, **params) -> Request:
+def req(
+    sample: str,
+    repeat: int = 0,
+    prompt: str | None = "Bees",
+    messages=None,
+    continuations: tuple[str, ...] | None = None,
+    **params,
+) -> Request:
+    """A generate request, or a loglikelihood one when ``continuations`` is given."""
     return Request(
         key=f"{sample}#{repeat}",
         task="t",
@@ -49,6 +68,8 @@ def req(sample: str, repeat: int = 0, prompt: str | None = "Bees", messages=None
         params=GenParams(**params),
         prompt=prompt if messages is None else None,
         messages=messages,
+        kind="generate" if continuations is None else "loglikelihood",
+        continuations=continuations or (),
     )
 
 
@@ -163,80 +184,104 @@ def vllm_prompt_logprobs(model, ids: list[int]) -> list[dict[int, Logprob] | Non
 
 def test_loglikelihood_mapping_matches_hf_backend(hf) -> None:
     reqs = [
-        Request(
-            key="fr",
-            task="t",
-            sample_id="fr",
-            repeat=0,
-            params=GenParams(),
-            kind="loglikelihood",
-            prompt="The capital of France is",
-            continuations=(" Paris.", " Tokyo."),
-        ),
-        Request(
-            key="chat",
-            task="t",
-            sample_id="chat",
-            repeat=0,
-            params=GenParams(),
-            kind="loglikelihood",
-            messages=(Message("user", "What do bees make?"),),
-            continuations=("Honey.", "Paris."),
-        ),
+        req("fr", prompt="The capital of France is", continuations=(" Paris.", " Tokyo.")),
+        req("chat", messages=(Message("user", "What do bees make?"),), continuations=("Honey.", "Paris.")),
     ]
-
-    def split(r: Request, cont: str):
-        context, add_special = render_context(hf.tokenizer, r)
-        return encode_context_continuation(hf.tokenizer, context, cont, add_special)
-
-    rows, errors = plan_loglikelihood(reqs, split, max_length=256)
+    rows, errors = plan_token_loglikelihood(reqs, hf.tokenizer, prompt_logprobs_window(256))
     assert not errors and [(r.request, r.continuation) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert rows[0].token_ids[: rows[0].n_context] == tuple(
         hf.tokenizer("The capital of France is")["input_ids"]
     )
     expected = asyncio.run(hf.loglikelihood(reqs))
-    for r in rows:
-        total, greedy = score_prompt_logprobs(vllm_prompt_logprobs(hf.model, list(r.token_ids)), r)
+    outputs = [
+        SimpleNamespace(prompt_logprobs=vllm_prompt_logprobs(hf.model, list(r.token_ids))) for r in rows
+    ]
+    for r, o in zip(rows, outputs, strict=True):
+        total, greedy = score_prompt_logprobs(o.prompt_logprobs, r)
         assert total == pytest.approx(expected[r.request].logprobs[r.continuation], abs=1e-4)
         assert greedy == expected[r.request].greedy[r.continuation]
+    got = completions_from_prompt_logprobs(reqs, rows, outputs, 0.25)
+    for i in (0, 1):
+        assert got[i].logprobs == pytest.approx(expected[i].logprobs, abs=1e-4)
+        assert got[i].greedy == expected[i].greedy and got[i].latency_s == 0.25
+        assert got[i].usage.prompt_tokens == expected[i].usage.prompt_tokens
+        assert got[i].usage.completion_tokens == expected[i].usage.completion_tokens
     assert expected[0].greedy == (True, False)
     assert loglikelihood_sampling_kwargs()["prompt_logprobs"] == 1
 
 
 def test_loglikelihood_truncates_from_the_left_and_flags_bad_requests() -> None:
-    def split(r: Request, cont: str):
-        return list(range(100, 130)), [7, 8, 9]
+    window = prompt_logprobs_window(11)  # vLLM refuses a prompt that leaves no room for one token
 
-    good = Request(
-        key="a",
-        task="t",
-        sample_id="a",
-        repeat=0,
-        params=GenParams(),
-        kind="loglikelihood",
-        prompt="x",
-        continuations=("c",),
+    def build(i: int, c: int, _ctx: None, cont: str) -> LLRow:
+        return fit_window(i, c, list(range(100, 130)), [7, 8, 9], window)
+
+    rows, errors = plan_loglikelihood(
+        [req("a", continuations=("c",)), req("b", continuations=())], lambda r: None, build
     )
-    empty = Request(
-        key="b",
-        task="t",
-        sample_id="b",
-        repeat=0,
-        params=GenParams(),
-        kind="loglikelihood",
-        prompt="x",
-        continuations=(),
-    )
-    rows, errors = plan_loglikelihood([good, empty], split, max_length=11)
-    assert set(errors) == {1}
+    assert set(errors) == {1} and "at least one continuation" in (errors[1].error or "")
     (row,) = rows
     assert row.token_ids == (123, 124, 125, 126, 127, 128, 129, 7, 8, 9)  # max_length - 1 tokens
-    assert row.n_context == 7
+    assert row.n_context == 7 and row.n_continuation == 3
     entry = {7: Logprob(-0.5, 1)}, {8: Logprob(-1.0, 2), 3: Logprob(-0.2, 1)}, {9: Logprob(-0.25, 1)}
     prompt_logprobs = [None] * 7 + list(entry)
     assert score_prompt_logprobs(prompt_logprobs, row) == (-1.75, False)
     with pytest.raises(ValueError, match="no logprob"):
         score_prompt_logprobs([None] * 10, LLRow(0, 0, row.token_ids, 7))
+    # The continuation is never cut, and one context token must stay: else the request fails alone.
+    with pytest.raises(ValueError, match="at most 10 tokens"):
+        fit_window(0, 0, [1, 2], list(range(10)), window)
+    assert fit_window(0, 0, [1, 2], list(range(9)), window).token_ids == (2, *range(9))
+
+
+def test_identity_covers_dtype_and_context_length_not_throughput() -> None:
+    """vLLM's identity: the dtype the engine runs in and a set context length change it; the batch
+    size (the run's concurrency), tensor parallelism and memory share do not."""
+    spec = parse_spec("vllm:org/model")
+
+    def ident(concurrency: int | None = None, dtype: str = "bfloat16", **options: str) -> str:
+        opts = VLLMOptions.parse(options, concurrency)
+        return vllm_backend_info(spec, opts, dtype=dtype, revision="abc").identity
+
+    base = ident()
+    assert base == "vllm:org/model@abc#bfloat16"
+    assert ident(dtype="torch.float16") == "vllm:org/model@abc#float16" != base  # as model_config reports it
+    assert ident(max_length="2048") == "vllm:org/model@abc#bfloat16,max_length=2048"
+    assert ident(max_length="2048") != ident(max_length="4096") != base
+    assert base == ident(64) == ident(batch_size="32") == ident(tensor_parallel_size="2")
+    assert base == ident(gpu_memory_utilization="0.5")
+    aliased = vllm_backend_info(
+        BackendSpec("vllm", "org/model", "vllm:org/model", alias="m1"),
+        VLLMOptions.parse({}),
+        dtype="bfloat16",
+        revision="abc",
+    )
+    assert aliased.model == "m1"
+
+
+def test_engine_arguments_and_options() -> None:
+    opts = VLLMOptions.parse(
+        {"dtype": "Float16", "max_length": "2048", "revision": "r1", "trust_remote_code": "yes"}, 64
+    )
+    assert opts.batch_size == 64  # the run's --concurrency
+    assert engine_kwargs("org/model", opts) == {
+        "model": "org/model",
+        "trust_remote_code": True,
+        "dtype": "float16",
+        "tensor_parallel_size": 1,
+        "gpu_memory_utilization": 0.9,
+        "seed": 0,
+        "revision": "r1",
+        "max_model_len": 2048,
+    }
+    assert VLLMOptions.parse({}).batch_size == 256
+    assert "max_model_len" not in engine_kwargs("m", VLLMOptions.parse({}))
+    with pytest.raises(BackendError, match="tensor_parallel_size=two: expected an integer"):
+        VLLMOptions.parse({"tensor_parallel_size": "two"})
+    with pytest.raises(BackendError, match="gpu_memory_utilization=lots: expected a number"):
+        VLLMOptions.parse({"gpu_memory_utilization": "lots"})
+    with pytest.raises(BackendError, match="disagree"):
+        VLLMOptions.parse({"batch_size": "8"}, 16)
 
 
 def test_sampling_kwargs_for_greedy_and_sampled() -> None:

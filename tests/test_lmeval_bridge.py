@@ -30,7 +30,7 @@ from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
 from runfolders import flat_record  # noqa: E402
 
-from evalkit.backends.lmeval_export import export_lmeval  # noqa: E402
+from evalkit.export.lmeval import export_lmeval  # noqa: E402
 from evalkit.run.runner import RunConfig, run_evaluation  # noqa: E402
 from evalkit.store import RunFolder  # noqa: E402
 from evalkit.tasks.loader import load_task_file  # noqa: E402
@@ -64,7 +64,8 @@ SCRIPT = {
     "Which gas do plants absorb?": " The answer is (B).",  # correct
     "Which planet is largest?": " The answer is (A).",  # wrong
     "How many legs has a spider?": " I am not sure.",  # no answer
-    "What is frozen water called?": " The answer is (C).\nQuestion: What now? The answer is (D).",  # correct only if cut at the stop
+    # correct only if cut at the stop:
+    "What is frozen water called?": " The answer is (C).\nQuestion: What now? The answer is (D).",
     "Which metal is liquid at room temperature?": " Answer: D",  # correct
     "What do bees make?": " \\boxed{A}",  # wrong
 }
@@ -283,6 +284,10 @@ def test_lmeval_backend_failures_options_and_secrets() -> None:
     backend = make_backend(spec, {"chunk_size": "2"})
     assert backend.batch_size == 2 and backend.max_concurrency == 1
     assert backend.info.model == f"{SCRIPTED},base_url=http://127.0.0.1:9/v1"  # no secret, no throughput knob
+    assert backend.info.variant is None  # not an in-process torch model: no dtype to key on
+    assert make_backend(spec, {}, concurrency=4).batch_size == 4  # --concurrency is the chunk size
+    with pytest.raises(BackendError, match="--concurrency 4 and --model-arg chunk_size=2 disagree"):
+        make_backend(spec, {"chunk_size": "2"}, concurrency=4)
     assert "sk-not-for-files" not in json.dumps(backend.info.to_dict())
 
     params = GenParams(max_tokens=8, stop=("\nQuestion:",))
@@ -440,3 +445,23 @@ def test_lmeval_hf_model_through_evalkit_matches_hf_backend(tmp_path: Path, tiny
     )
     asyncio.run(lm_backend.aclose())
     asyncio.run(hf_backend.aclose())
+
+
+def test_lmeval_identity_covers_dtype_not_throughput(tiny_model: Path) -> None:
+    """The precision lm-eval's model runs in is part of the identity (identity_variant, as for hf
+    and vllm), so float16 and bfloat16 never share cache entries; chunk size and concurrency are not."""
+    from evalkit.backends import make_backend
+
+    def ident(args: str = "", concurrency: int | None = None, **options: str) -> str:
+        b = make_backend(f"lmeval:hf,pretrained={tiny_model}{args}", options, concurrency=concurrency)
+        try:
+            return b.info.identity
+        finally:
+            asyncio.run(b.aclose())
+
+    default = ident()
+    assert default.endswith("#float32")  # lm-eval's "auto": the dtype the weights were saved in
+    half, brain = ident(",dtype=float16"), ident(",dtype=bfloat16")
+    assert ",dtype=float16@" in half and half.endswith("#float16")
+    assert brain.endswith("#bfloat16") and len({default, half, brain}) == 3
+    assert ident(concurrency=3) == default

@@ -1,21 +1,28 @@
 """Retry and error classification of the OpenAI-compatible backend against a local HTTP server
-that injects faults (429 with Retry-After, 400, 500, slow answers). Fakes are for fault injection only;
-the real-model path is tested against llama.cpp's server in test_e2e_server.py."""
+that injects faults (429 with Retry-After, 400, 500, slow answers), the loglikelihood protocol
+(echoed prompt logprobs) against the same server and against llama.cpp's, and the concurrency
+knob. Fakes are for fault injection and exact protocol cases only; the real-model path is tested
+against llama.cpp's server here and in test_e2e_server.py."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from evalkit.backends import parse_spec
+from evalkit.backends import make_backend, parse_spec
 from evalkit.backends.openai import OpenAIBackend
 from evalkit.backends.retry import RetryPolicy, backoff_delay, classify_status, parse_retry_after
-from evalkit.errors import BackendError
+from evalkit.errors import BackendError, NotSupported
 from evalkit.types import GenParams, Message, Request
 
 
@@ -32,6 +39,20 @@ def make_req(i: int = 0, prompt: str | None = None) -> Request:
     )
 
 
+def ll_req(prompt: str | None, continuations: tuple[str, ...], key: str = "ll") -> Request:
+    return Request(
+        key=key,
+        task="t",
+        sample_id=key,
+        repeat=0,
+        params=GenParams(),
+        kind="loglikelihood",
+        prompt=prompt,
+        messages=None if prompt is not None else (Message("user", "hi"),),
+        continuations=continuations,
+    )
+
+
 def ok_body(text: str = "The answer is (B)") -> dict:
     return {
         "choices": [
@@ -41,9 +62,9 @@ def ok_body(text: str = "The answer is (B)") -> dict:
     }
 
 
-async def serve(handler: Callable[[web.Request], web.StreamResponse]) -> tuple[web.AppRunner, str]:
+async def serve(handler: Callable[[web.Request], object]) -> tuple[web.AppRunner, str]:
     app = web.Application()
-    app.router.add_route("*", "/v1/{tail:.*}", handler)
+    app.router.add_route("*", "/v1/{tail:.*}", handler)  # type: ignore[arg-type]
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -61,6 +82,48 @@ def backend(url: str, **kw) -> OpenAIBackend:
     )
 
 
+@asynccontextmanager
+async def serving(
+    handler: Callable[[web.Request], object],
+    build: Callable[[str], OpenAIBackend] | None = None,
+    **backend_kw,
+) -> AsyncIterator[OpenAIBackend]:
+    """The fault-injection server and a backend talking to it (``backend(url, **backend_kw)``
+    unless ``build`` makes another), both closed on the way out."""
+    runner, url = await serve(handler)
+    b = build(url) if build is not None else backend(url, **backend_kw)
+    try:
+        yield b
+    finally:
+        await b.aclose()
+        await runner.cleanup()
+
+
+@contextmanager
+def serving_in_thread(handler: Callable[[web.Request], object]) -> Iterator[str]:
+    """The server on its own event loop in a thread, for a client in another process; yields the URL."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    box: dict[str, object] = {}
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        box["runner"], box["url"] = loop.run_until_complete(serve(handler))
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    assert started.wait(10), "the test server did not start"
+    try:
+        yield str(box["url"])
+    finally:
+        asyncio.run_coroutine_threadsafe(box["runner"].cleanup(), loop).result(10)  # type: ignore[union-attr]
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
 def test_429_with_retry_after_then_success() -> None:
     calls: list[float] = []
 
@@ -71,13 +134,8 @@ def test_429_with_retry_after_then_success() -> None:
         return web.json_response(ok_body())
 
     async def main() -> None:
-        runner, url = await serve(handler)
-        b = backend(url)
-        try:
+        async with serving(handler) as b:
             [c] = await b.generate([make_req()])
-        finally:
-            await b.aclose()
-            await runner.cleanup()
         assert c.ok and c.text == "The answer is (B)"
         assert c.attempts == 3
         assert c.usage.prompt_tokens == 5 and c.usage.completion_tokens == 4
@@ -95,13 +153,8 @@ def test_400_is_not_retried_and_becomes_error() -> None:
         return web.json_response({"error": {"message": "bad model name"}}, status=400)
 
     async def main() -> None:
-        runner, url = await serve(handler)
-        b = backend(url)
-        try:
+        async with serving(handler) as b:
             [c] = await b.generate([make_req()])
-        finally:
-            await b.aclose()
-            await runner.cleanup()
         assert not c.ok and c.finish_reason == "error"
         assert (
             c.error_kind == "fatal" and "HTTP 400" in (c.error or "") and "bad model name" in (c.error or "")
@@ -119,13 +172,8 @@ def test_500_retried_until_limit_then_error() -> None:
         return web.Response(status=503, text="overloaded")
 
     async def main() -> None:
-        runner, url = await serve(handler)
-        b = backend(url, max_retries=2)
-        try:
+        async with serving(handler, max_retries=2) as b:
             [c] = await b.generate([make_req()])
-        finally:
-            await b.aclose()
-            await runner.cleanup()
         assert not c.ok and c.error_kind == "transient" and c.attempts == 3
         assert len(calls) == 3
 
@@ -142,13 +190,8 @@ def test_timeout_is_transient_and_retried() -> None:
         return web.json_response(ok_body("fine"))
 
     async def main() -> None:
-        runner, url = await serve(handler)
-        b = backend(url, timeout=0.5)
-        try:
+        async with serving(handler, timeout=0.5) as b:
             [c] = await b.generate([make_req()])
-        finally:
-            await b.aclose()
-            await runner.cleanup()
         assert c.ok and c.text == "fine" and c.attempts == 2
 
     asyncio.run(main())
@@ -162,9 +205,10 @@ def test_request_body_and_completion_endpoint() -> None:
         assert request.headers.get("Authorization") == "Bearer sekrit"
         return web.json_response({"choices": [{"text": " 42", "finish_reason": "length"}]})
 
-    async def main(monkeypatch_env: None) -> None:
-        runner, url = await serve(handler)
-        b = OpenAIBackend(url, "m", api_key_env="TEST_EVALKIT_KEY", extra_body={"repeat_penalty": 1.0})
+    def build(url: str) -> OpenAIBackend:
+        return OpenAIBackend(url, "m", api_key_env="TEST_EVALKIT_KEY", extra_body={"repeat_penalty": 1.0})
+
+    async def main() -> None:
         req = Request(
             key="k",
             task="t",
@@ -173,11 +217,8 @@ def test_request_body_and_completion_endpoint() -> None:
             prompt="Q: 6*7?\nA:",
             params=GenParams(max_tokens=8, temperature=0.0, seed=10, stop=("a", "b", "c", "d", "e")),
         )
-        try:
+        async with serving(handler, build) as b:
             [c] = await b.generate([req])
-        finally:
-            await b.aclose()
-            await runner.cleanup()
         assert c.text == " 42" and c.finish_reason == "length"
         path, body = bodies[0]
         assert path == "/v1/completions"
@@ -186,12 +227,9 @@ def test_request_body_and_completion_endpoint() -> None:
         assert body["stop"] == ["a", "b", "c", "d"]  # the API takes 4; the rest are cut client-side
         assert body["repeat_penalty"] == 1.0
 
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TEST_EVALKIT_KEY", "sekrit")
-    try:
-        asyncio.run(main(None))
-    finally:
-        mp.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEST_EVALKIT_KEY", "sekrit")
+        asyncio.run(main())
 
 
 def test_unreachable_server_fails_fast_with_clear_message() -> None:
@@ -208,34 +246,189 @@ def test_unreachable_server_fails_fast_with_clear_message() -> None:
     asyncio.run(main())
 
 
-def test_many_concurrent_requests_share_one_pool() -> None:
-    in_flight = {"now": 0, "max": 0}
+def holding_handler(target: int, peak: dict[str, int]) -> Callable[[web.Request], object]:
+    """Answers chat and completion requests, holding each until ``target`` are in flight at once
+    (or 20 s passed, when fewer ever arrive): ``peak`` then shows how many the client sent at once,
+    with no timing in the assertion."""
+    full: asyncio.Event | None = None
 
     async def handler(request: web.Request) -> web.Response:
-        in_flight["now"] += 1
-        in_flight["max"] = max(in_flight["max"], in_flight["now"])
-        await asyncio.sleep(0.05)
-        in_flight["now"] -= 1
-        return web.json_response(ok_body())
+        nonlocal full
+        if request.path.endswith("/models"):
+            return web.json_response({"data": [{"id": "m"}]})
+        full = full or asyncio.Event()
+        peak["now"] += 1
+        peak["max"] = max(peak["max"], peak["now"])
+        if peak["now"] >= target:
+            full.set()
+        try:
+            await asyncio.wait_for(full.wait(), timeout=20)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            peak["now"] -= 1
+        return web.json_response(ok_body("The answer is (B)"))
+
+    return handler
+
+
+def test_many_concurrent_requests_share_one_pool() -> None:
+    peak = {"now": 0, "max": 0}
 
     async def main() -> None:
         from evalkit.run.engine import execute
 
-        runner, url = await serve(handler)
-        b = OpenAIBackend(url, "m", concurrency=16)
         got = []
 
         async def on_done(req: Request, comp) -> None:
             got.append((req.key, comp.ok))
 
-        try:
-            await execute(b, [make_req(i) for i in range(64)], on_done, concurrency=16)
-        finally:
-            await b.aclose()
-            await runner.cleanup()
+        async with serving(
+            holding_handler(16, peak), build=lambda url: make_backend(f"openai:{url}@m", {}, 16)
+        ) as b:
+            assert b.max_concurrency == 16
+            await execute(b, [make_req(i) for i in range(64)], on_done)
         assert len(got) == 64 and all(ok for _, ok in got)
         assert len({k for k, _ in got}) == 64
-        assert 8 <= in_flight["max"] <= 16
+        assert peak["max"] == 16
+
+    asyncio.run(main())
+
+
+def test_run_concurrency_64_puts_64_requests_in_flight(tmp_path: Path) -> None:
+    """`evalkit run --concurrency 64` (the README's first example) keeps 64 requests in flight,
+    above the openai backend's default pool of 32, through the real console entry point."""
+    from tests.conftest import run_cli
+
+    items = [{"id": f"q{i}", "question": f"Question {i}?", "answer": "B"} for i in range(80)]
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
+    (tmp_path / "flight.yaml").write_text(
+        "name: flight\nversion: 1\ndataset: {files: [items.jsonl]}\n"
+        "fields: {id: id, question: question, answer: answer}\n"
+        'prompt: {format: chat, template: "{{ question }}"}\nextract: exact\ngrade: exact\n'
+        "generation: {max_tokens: 4}\n"
+    )
+    peak = {"now": 0, "max": 0}
+    with serving_in_thread(holding_handler(64, peak)) as url:
+        proc = run_cli(
+            "run", "-t", "flight", "--tasks-dir", str(tmp_path), "-m", f"openai:{url}@m",
+            "--concurrency", "64", "--out", str(tmp_path / "run"), "--no-progress", "--no-cache",
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert peak["max"] == 64
+
+
+def test_one_concurrency_knob() -> None:
+    """--concurrency sizes the connection pool; -M concurrency is the same setting, so the two
+    may only agree; the engine refuses more than the backend was built for instead of capping."""
+    from evalkit.run.engine import worker_count
+
+    spec = "openai:http://127.0.0.1:1/v1@m"
+    assert make_backend(spec).max_concurrency == 32
+    assert make_backend(spec, {}, concurrency=64).max_concurrency == 64
+    assert make_backend(spec, {"concurrency": "8"}).max_concurrency == 8
+    assert make_backend(spec, {"concurrency": "8"}, concurrency=8).max_concurrency == 8
+    with pytest.raises(BackendError, match="--concurrency 16 and --model-arg concurrency=8 disagree"):
+        make_backend(spec, {"concurrency": "8"}, concurrency=16)
+    b = make_backend(spec, {}, concurrency=64)
+    assert worker_count(b) == worker_count(b, 64) == 64 and worker_count(b, 10) == 10
+    with pytest.raises(
+        BackendError, match="--concurrency 64: this openai backend takes at most 32 requests at once"
+    ):
+        worker_count(make_backend(spec), 64)
+
+
+# --- loglikelihood: echoed prompt logprobs ----------------------------------------------------
+
+TOKEN = re.compile(r"\s?[^\s]+|\s")
+# log p the fake server gives each token (by its text without the leading space); others get -1.
+LOGPROB = {"4": -0.25, "5": -2.5, "maybe": -0.75}
+
+
+def echo_handler(bodies: list[dict]) -> Callable[[web.Request], object]:
+    """/completions with echo in OpenAI's legacy logprobs format: the prompt's tokens (the first
+    has no logprob), then one generated token; top_logprobs make " 4" the greedy choice after "A:"."""
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.json()
+        bodies.append(body)
+        text = body["prompt"]
+        tokens = TOKEN.findall(text) + ["\n"]  # the one generated token (max_tokens=1)
+        offsets, pos = [], 0
+        for t in tokens:
+            offsets.append(pos)
+            pos += len(t)
+        lps = [None] + [LOGPROB.get(t.strip(), -1.0) for t in tokens[1:]]
+        tops = [None] + [
+            {" 4": -0.25, t: lp} if t in (" 4", " 5") else {t: lp}
+            for t, lp in zip(tokens[1:], lps[1:], strict=True)
+        ]
+        logprobs = {"tokens": tokens, "text_offset": offsets, "token_logprobs": lps, "top_logprobs": tops}
+        return web.json_response(
+            {"choices": [{"text": text + "\n", "logprobs": logprobs, "finish_reason": "length"}]}
+        )
+
+    return handler
+
+
+def test_loglikelihood_from_echoed_prompt_logprobs() -> None:
+    """The echo/offset arithmetic on an exact case: only tokens inside the continuation count (not
+    the prompt's, not the generated one), summed; greedy when each is the top token."""
+    bodies: list[dict] = []
+    prompt = "Q: What is 2+2?\nA:"
+
+    async def main() -> None:
+        async with serving(echo_handler(bodies), extra_body={"repeat_penalty": 1.0}) as b:
+            [c] = await b.loglikelihood([ll_req(prompt, (" 4", " 5 maybe", " 4 maybe"))])
+            assert c.ok, c.error
+            assert c.logprobs == (-0.25, -2.5 - 0.75, -0.25 - 0.75)
+            assert c.greedy == (True, False, True)
+            assert c.attempts == 3  # one request per continuation
+            assert [body["prompt"] for body in bodies] == [
+                prompt + " 4",
+                prompt + " 5 maybe",
+                prompt + " 4 maybe",
+            ]
+            assert all(
+                body["echo"] is True and body["logprobs"] == 1 and body["max_tokens"] == 1
+                and body["temperature"] == 0.0 and body["repeat_penalty"] == 1.0 and body["model"] == "m"
+                for body in bodies
+            )  # fmt: skip
+            with pytest.raises(NotSupported, match="plain prompt"):
+                await b.loglikelihood([ll_req(None, (" 4",))])
+
+    asyncio.run(main())
+
+
+def test_loglikelihood_without_echo_support_is_an_error() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"choices": [{"text": " 4", "finish_reason": "length"}]})
+
+    async def main() -> None:
+        async with serving(handler) as b:
+            [c] = await b.loglikelihood([ll_req("Q:", (" 4",))])
+        assert not c.ok and c.error_kind == "fatal" and "echo unsupported" in (c.error or "")
+
+    asyncio.run(main())
+
+
+@pytest.mark.slow  # starts the llama.cpp server (session fixture) when no other test has
+def test_loglikelihood_against_llama_cpp(llama_server: str) -> None:
+    """The same arithmetic on a real server: the memorised fact wins, and a two-token continuation
+    scores the sum of its tokens scored one after the other."""
+
+    async def main() -> None:
+        b = make_backend(f"openai:{llama_server}@smollm2")
+        try:
+            p = "The capital of France is"
+            [c] = await b.loglikelihood([ll_req(p, (" Paris", " Banana", " Paris."))])
+            [d] = await b.loglikelihood([ll_req(p + " Paris", (".",))])
+        finally:
+            await b.aclose()
+        assert c.ok and d.ok, (c.error, d.error)
+        paris, banana, paris_dot = c.logprobs
+        assert paris > banana and all(x < 0 for x in c.logprobs)
+        assert paris_dot == pytest.approx(paris + d.logprobs[0], abs=0.05)
 
     asyncio.run(main())
 
@@ -261,23 +454,19 @@ def test_classification_and_backoff() -> None:
 
 
 def test_spec_parsing_errors() -> None:
-    from evalkit.backends import make_backend
-
     with pytest.raises(BackendError, match="needs a base URL and a model name"):
         parse_spec("openai:http://x/v1")
     with pytest.raises(BackendError, match="must start with http"):
         parse_spec("openai:localhost:8000/v1@m")
     with pytest.raises(BackendError, match="unknown backend or alias"):
         parse_spec("gpt5-turbo-ultra")
-    with pytest.raises(BackendError, match="unknown option for the openai backend"):
+    with pytest.raises(BackendError, match="unknown --model-arg concurency for the openai backend"):
         make_backend("openai:http://127.0.0.1:1/v1@m", {"concurency": "8"})
     b = make_backend("openai:http://127.0.0.1:1/v1@m", {"concurrency": "8", "body.top_k": "1"})
     assert b.max_concurrency == 8 and b.extra_body == {"top_k": 1}
 
 
 def test_identity_covers_what_changes_answers() -> None:
-    from evalkit.backends import make_backend
-
     def ident(spec: str, **opts: str) -> str:
         return make_backend(spec, opts).info.identity
 

@@ -12,6 +12,7 @@ Spec strings (DESIGN.md section 3):
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +35,40 @@ SPEC_HELP = (
 )
 
 
+# lm-eval model args that name the model (lmeval:hf,pretrained=<this>).
+_LMEVAL_MODEL_KEYS = ("pretrained", "model", "path")
+
+
 @dataclass(frozen=True)
 class BackendSpec:
     kind: str
     target: str  # everything after "<kind>:"
     raw: str
     alias: str | None = None  # catalog id when the spec came from an alias
+
+    def model_names(self) -> list[str]:
+        """Names under which this spec's model may be in the model catalog, most specific first:
+        the catalog alias it came from, then the model the spec names (the served model of an
+        openai spec, the hub id or path of hf and vllm, lm-eval's ``pretrained=`` value).
+
+        A replay spec names a run folder, not a model: it has none here (the replayed model is
+        recorded in that folder).
+        """
+        names = [self.alias] if self.alias else []
+        if self.kind == "openai":
+            names.append(self.target.rpartition("@")[2])
+        elif self.kind in ("hf", "vllm"):
+            names += [self.target, self.target.rpartition("@")[0] or self.target]
+        elif self.kind == "lmeval":
+            from evalkit.backends.lmeval import parse_model_args
+
+            _, _, args = self.target.partition(",")
+            try:
+                pairs = parse_model_args(args)
+            except BackendError:
+                pairs = []
+            names += [v for k, v in pairs if k in _LMEVAL_MODEL_KEYS and v]
+        return list(dict.fromkeys(n for n in names if n))
 
 
 def parse_spec(spec: str) -> BackendSpec:
@@ -76,8 +105,12 @@ def parse_spec(spec: str) -> BackendSpec:
     raise BackendError(f"--model {spec!r}: unknown backend or alias; {SPEC_HELP}")
 
 
-def make_backend(spec: str | BackendSpec, options: Mapping[str, Any] | None = None) -> Backend:
-    """Instantiate the backend for a spec. ``options`` are backend keyword arguments (--model-arg)."""
+def make_backend(
+    spec: str | BackendSpec, options: Mapping[str, Any] | None = None, concurrency: int | None = None
+) -> Backend:
+    """Instantiate the backend for a spec. ``options`` are backend keyword arguments (--model-arg);
+    ``concurrency`` is the run's --concurrency, requests in flight: the connection pool of an HTTP
+    backend, the batch size of an in-process one (None: the backend's default)."""
     bs = parse_spec(spec) if isinstance(spec, str) else spec
     module_name, cls_name = BACKENDS[bs.kind]
     try:
@@ -87,4 +120,9 @@ def make_backend(spec: str | BackendSpec, options: Mapping[str, Any] | None = No
         hint = f"; install it with: pip install 'evalkit[{extra}]'" if extra else ""
         raise BackendError(f"backend {bs.kind!r} is not available ({e}){hint}") from None
     cls = getattr(module, cls_name)
-    return cls.from_spec(bs, dict(options or {}))
+    # Passed to the backends that size themselves by it; one with nothing to size (replay answers
+    # from a run folder) need not take it, and the engine then holds it to that backend's own size.
+    sizing = {}
+    if concurrency is not None and "concurrency" in inspect.signature(cls.from_spec).parameters:
+        sizing["concurrency"] = concurrency
+    return cls.from_spec(bs, dict(options or {}), **sizing)

@@ -5,9 +5,14 @@ output never depends on which other requests shared its batch), stop sequences, 
 from the tokenizer, and ``loglikelihood`` of continuations split at the context boundary the way
 lm-eval does. The model runs in a worker thread so the event loop stays free.
 
+Local weights load on the first request: their identity comes from the files, so a run whose
+answers are all recorded or cached never spends the load. A hub model loads at construction,
+since its revision is only known once the hub (or its cache) has answered.
+
 Options (``--model-arg key=value``): gguf_file, dtype (auto|float32|bfloat16|float16),
-device (auto|cpu|cuda), batch_size (int or auto), revision, trust_remote_code (false),
-max_length (context window in tokens; default from the model config).
+device (auto|cpu|cuda), batch_size (int or auto; the same setting as the run's --concurrency),
+revision, trust_remote_code (false), max_length (context window in tokens; default from the
+model config).
 
 torch and transformers are imported here only: ``evalkit --help`` must never load them.
 """
@@ -18,14 +23,13 @@ import asyncio
 import gc
 import hashlib
 import re
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import torch
 from transformers import (
@@ -38,6 +42,18 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from evalkit.backends.base import BackendBase
+from evalkit.backends.local import (
+    LLRow,
+    decode_until_stop,
+    encode_prompt,
+    forward_pass_window,
+    identity_variant,
+    local_fingerprint,
+    plan_token_loglikelihood,
+)
+from evalkit.backends.options import one_concurrency, option_bool, option_int, reject_unknown
+from evalkit.console import note
 from evalkit.errors import BackendError
 from evalkit.types import BackendInfo, Completion, Request, Usage
 
@@ -49,78 +65,9 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 CPU_BATCH_SIZE = 8  # CPU throughput stops improving around here for small models on few cores
 CUDA_START_BATCH_SIZE = 64  # halved on out-of-memory until it fits
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
-_TOKENIZER_FILES = (
-    "config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-    "chat_template.json",
-    "tokenizer.model",
-)
 
-
-# ---------------------------------------------------------------------------------------------
-# Prompt rendering and tokenization (shared with the vllm backend)
-# ---------------------------------------------------------------------------------------------
-
-
-def render_context(tokenizer: Any, req: Request) -> tuple[str, bool]:
-    """The text a request conditions on, and whether encoding it should add special tokens (BOS).
-
-    Chat messages go through the tokenizer's chat template with the generation prompt; the
-    template writes BOS itself, so no special tokens are added again. Plain prompts get them.
-    """
-    if req.messages is not None:
-        if not getattr(tokenizer, "chat_template", None):
-            raise ValueError(
-                "the tokenizer has no chat template: use a plain-prompt task or a chat/instruct model"
-            )
-        msgs = [{"role": m.role, "content": m.content} for m in req.messages]
-        text = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        return str(text), False
-    if req.prompt is None:
-        raise ValueError("request has neither messages nor prompt")
-    return req.prompt, True
-
-
-def encode_prompt(tokenizer: Any, req: Request) -> list[int]:
-    """Token ids of a generation request's prompt (chat template or plain text)."""
-    text, add_special = render_context(tokenizer, req)
-    ids = list(tokenizer(text, add_special_tokens=add_special)["input_ids"])
-    if not ids:
-        ids = [_prefix_token_id(tokenizer)]
-    return ids
-
-
-def _prefix_token_id(tokenizer: Any) -> int:
-    tid = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    if tid is None:
-        raise ValueError("empty context and the tokenizer has neither a BOS nor an EOS token to start from")
-    return int(tid)
-
-
-def encode_context_continuation(
-    tokenizer: Any, context: str, continuation: str, add_special: bool
-) -> tuple[list[int], list[int]]:
-    """Split ``context + continuation`` into context and continuation token ids, as lm-eval does.
-
-    Encoding the two halves separately would tokenize the boundary differently from how the model
-    reads the whole text (``" Paris"`` is one token, ``" "`` + ``"Paris"`` two), so the whole text
-    is encoded once and split at the length of the encoded context. Trailing spaces of the context
-    move to the continuation first, for the same reason.
-    """
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        continuation = context[-n_spaces:] + continuation
-        context = context[:-n_spaces]
-    whole = list(tokenizer(context + continuation, add_special_tokens=add_special)["input_ids"])
-    ctx = list(tokenizer(context, add_special_tokens=add_special)["input_ids"])
-    if not ctx:  # nothing to condition on: start from BOS (or EOS), as lm-eval's prefix token
-        prefix = _prefix_token_id(tokenizer)
-        return [prefix], list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
-    return ctx, whole[len(ctx) :]
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def request_seed(req: Request) -> int:
@@ -130,90 +77,9 @@ def request_seed(req: Request) -> int:
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
-def decode_until_stop(tokenizer: Any, toks: Sequence[int], stops: Sequence[str]) -> tuple[str, bool]:
-    """Decode generated tokens without special tokens (as vLLM and OpenAI-compatible servers return
-    text) and cut at the first stop sequence. A stop sequence that is itself a special token (say
-    ``<|im_end|>``) only shows in the raw decode: then the text ends before the token completing it."""
-    text, stopped = cut_at_stop(tokenizer.decode(toks, skip_special_tokens=True), stops)
-    if stopped or not stops or not cut_at_stop(tokenizer.decode(toks, skip_special_tokens=False), stops)[1]:
-        return text, stopped
-    for k in range(1, len(toks) + 1):  # rare path: find the token that completes the stop
-        if cut_at_stop(tokenizer.decode(toks[:k], skip_special_tokens=False), stops)[1]:
-            return tokenizer.decode(toks[: k - 1], skip_special_tokens=True), True
-    return text, False
-
-
-def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
-    """Cut ``text`` at the earliest stop sequence; report whether one was found."""
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
-
-
 # ---------------------------------------------------------------------------------------------
-# Model identity
+# Options and weights
 # ---------------------------------------------------------------------------------------------
-
-
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def local_fingerprint(folder: Path, gguf_file: str | None = None) -> str:
-    """A short content fingerprint of a local model, used as its revision in cache keys.
-
-    A GGUF file is hashed whole. A folder hashes its config and tokenizer files, its weight file
-    names and sizes, and three 1 MiB samples of each weight file (start, middle, end): names and
-    sizes alone do not change when a model of the same shape is retrained, and hashing every byte
-    of a 15 GB checkpoint on each start would take a minute.
-    """
-    if gguf_file:
-        return "sha256:" + _sha256_file(folder / gguf_file)[:16]
-    h = hashlib.sha256()
-    for name in _TOKENIZER_FILES:
-        p = folder / name
-        if p.is_file():
-            h.update(f"{name}\0".encode())
-            h.update(p.read_bytes())
-    weights = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
-    sample = 1 << 20
-    for p in weights:
-        size = p.stat().st_size
-        h.update(f"{p.name}\0{size}\0".encode())
-        with p.open("rb") as f:
-            for off in sorted({0, max(0, size // 2 - sample // 2), max(0, size - sample)}):
-                f.seek(off)
-                h.update(f.read(sample))
-    return "local:" + h.hexdigest()[:16]
-
-
-# ---------------------------------------------------------------------------------------------
-# Options
-# ---------------------------------------------------------------------------------------------
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    s = str(value).strip().lower()
-    if s in ("1", "true", "yes", "on"):
-        return True
-    if s in ("0", "false", "no", "off", ""):
-        return False
-    raise BackendError(f"--model-arg {name}={value!r}: expected true or false")
-
-
-def _as_int(name: str, value: Any, minimum: int = 1) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise BackendError(f"--model-arg {name}={value!r}: expected an integer") from None
-    if n < minimum:
-        raise BackendError(f"--model-arg {name}={value!r}: must be at least {minimum}")
-    return n
 
 
 @dataclass(frozen=True)
@@ -227,13 +93,10 @@ class HFOptions:
     max_length: int | None = None
 
     @classmethod
-    def parse(cls, options: Mapping[str, Any]) -> HFOptions:
-        """Validate ``--model-arg`` values (strings from the CLI) into typed options."""
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise BackendError(
-                f"hf backend: unknown --model-arg {', '.join(unknown)}; known: {', '.join(OPTIONS)}"
-            )
+    def parse(cls, options: Mapping[str, Any], concurrency: int | None = None) -> HFOptions:
+        """Validate ``--model-arg`` values (strings from the CLI) into typed options. The run's
+        ``concurrency`` is the batch size, unless ``batch_size`` says the same."""
+        reject_unknown("hf", options, OPTIONS)
         dtype = str(options.get("dtype", "auto")).lower()
         if dtype not in ("auto", *DTYPES):
             raise BackendError(f"--model-arg dtype={dtype!r}: use auto, float32, bfloat16 or float16")
@@ -241,17 +104,29 @@ class HFOptions:
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             raise BackendError(f"--model-arg device={device!r}: use auto, cpu or cuda")
         bs = options.get("batch_size", "auto")
-        batch_size = None if str(bs).lower() == "auto" else _as_int("batch_size", bs)
+        given = {} if str(bs).lower() == "auto" else {"batch_size": bs}
         max_length = options.get("max_length")
         return cls(
             gguf_file=options.get("gguf_file") or None,
             dtype=dtype,
             device=device,
-            batch_size=batch_size,
+            batch_size=one_concurrency("hf", concurrency, "batch_size", given),
             revision=options.get("revision") or None,
-            trust_remote_code=_as_bool("trust_remote_code", options.get("trust_remote_code", False)),
-            max_length=_as_int("max_length", max_length, 2) if max_length is not None else None,
+            trust_remote_code=option_bool("trust_remote_code", options.get("trust_remote_code", False)),
+            max_length=option_int("max_length", max_length, 2) if max_length is not None else None,
         )
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where an hf model comes from (``_resolve_source``)."""
+
+    source: str  # what from_pretrained gets: a folder or a hub id
+    gguf_file: str | None
+    local: Path | None  # the local folder; None for a hub id
+
+    def describe(self) -> str:
+        return str(self.local) if self.local is not None else f"hub:{self.source}"
 
 
 def _pick_device(device: str) -> torch.device:
@@ -270,8 +145,31 @@ def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return torch.float32  # CPU half precision is slow and lossy
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+def _backend_info(
+    *,
+    model_name: str,
+    revision: str | None,
+    weights: Weights,
+    device: torch.device,
+    dtype: torch.dtype,
+    max_length: int | None,
+    params_total: int | None = None,
+) -> BackendInfo:
+    dtype_name = str(dtype).removeprefix("torch.")
+    return BackendInfo(
+        backend="hf",
+        model=model_name,
+        revision=revision,
+        params_total=params_total,
+        extra={
+            "source": weights.describe(),
+            "gguf_file": weights.gguf_file,
+            "dtype": dtype_name,
+            "device": str(device),
+        },
+        # Numeric precision and the context cap change outputs, so they are part of the identity.
+        variant=identity_variant(dtype_name, max_length=max_length),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,13 +242,44 @@ class _GenRow:
     budget: int  # tokens this row may generate (max_tokens, capped by the context window)
 
 
+class TokenScore(NamedTuple):
+    """What one forward pass says about one continuation."""
+
+    logprob: float  # sum of log p over the continuation's tokens
+    greedy: bool  # whether greedy decoding yields exactly the continuation
+    seconds: float  # this row's share of the batch's time
+    token_logprobs: tuple[float, ...]  # log p of each continuation token
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A row of a batch that produced no result (``HFBackend._batched``)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """What an unloaded backend loads on its first request."""
+
+    target: str
+    weights: Weights
+    opts: HFOptions
+    dtype: torch.dtype
+    model_name: str
+
+
 # ---------------------------------------------------------------------------------------------
 # The backend
 # ---------------------------------------------------------------------------------------------
 
 
-class HFBackend:
-    """A transformers causal LM in this process. One call at a time; batching happens inside."""
+class HFBackend(BackendBase):
+    """A transformers causal LM in this process. One call at a time; batching happens inside.
+
+    Built from a loaded model and tokenizer (tests, benchmarks), or by ``for_target``, which
+    leaves local weights unloaded until the first request (``load`` loads them at once).
+    """
 
     max_concurrency = 1
 
@@ -365,19 +294,34 @@ class HFBackend:
         max_length: int | None = None,
         worker: ThreadPoolExecutor | None = None,
     ) -> None:
-        self.model = model
-        self.tokenizer = tokenizer
         self.info = info
         self.device = device
         self.batch_size = batch_size or (CUDA_START_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE)
-        self.max_length = max_length or _model_max_length(model, tokenizer)
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.max_length = max_length or 0  # the model's own window when not given (known once loaded)
+        self._max_length_option = max_length
+        self.eos_ids: list[int] = []
+        self.pad_id = 0
+        self._pending: _Pending | None = None
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        # One long-lived worker thread loads and runs the model: torch's intra-op (OpenMP) pool and
+        # CUDA state are per calling thread, so they are created once instead of once per call.
+        self._worker = worker or ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-hf")
+        if model is not None:
+            self._attach(model, tokenizer)
+
+    def _attach(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length = self._max_length_option or _model_max_length(model, tokenizer)
         gc_ = model.generation_config
         eos = gc_.eos_token_id if gc_.eos_token_id is not None else tokenizer.eos_token_id
-        self.eos_ids: list[int] = [e for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
+        self.eos_ids = [e for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
         if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in self.eos_ids:
             self.eos_ids.append(int(tokenizer.eos_token_id))
         pad = tokenizer.pad_token_id
-        self.pad_id: int = int(pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0))
+        self.pad_id = int(pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0))
         # evalkit sets every sampling parameter itself: a model's shipped defaults (temperature,
         # repetition penalty, top_k) would otherwise leak into "greedy" runs and break reproducibility.
         model.generation_config = GenerationConfig(
@@ -385,82 +329,96 @@ class HFBackend:
             pad_token_id=self.pad_id,
             bos_token_id=tokenizer.bos_token_id,
         )
-        self._lock = threading.Lock()
-        # One long-lived worker thread loads and runs the model: torch's intra-op (OpenMP) pool and
-        # CUDA state are per calling thread, so they are created once instead of once per call.
-        self._worker = worker or ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-hf")
 
     # -- construction --------------------------------------------------------------------------
 
     @classmethod
-    def from_spec(cls, spec: BackendSpec, options: dict) -> HFBackend | LazyHFBackend:
-        """The backend for an ``hf:`` spec (or a catalog alias resolved to one).
-
-        Local weights are loaded on first use (LazyHFBackend): their identity needs no model, and a
-        run whose answers are all cached or recorded then never spends the load. Hub models load now,
-        since their revision is only known once the hub (or its cache) has answered.
-        """
-        opts = HFOptions.parse(options)
+    def from_spec(cls, spec: BackendSpec, options: dict, concurrency: int | None = None) -> HFBackend:
+        """The backend for an ``hf:`` spec (or a catalog alias resolved to one); ``concurrency``
+        (the run's --concurrency) is its batch size."""
+        opts = HFOptions.parse(options, concurrency)
         target = spec.target
         if spec.alias:
             target = _ensure_catalog_model(spec.alias, target)
-        name = spec.alias or spec.target
-        if _resolve_source(target, opts.gguf_file)[2] is not None:
-            return LazyHFBackend(target, opts, name)
-        return cls.load(target, opts, model_name=name)
+        return cls.for_target(target, opts, model_name=spec.alias or spec.target)
 
     @classmethod
-    def load(cls, target: str, opts: HFOptions | None = None, *, model_name: str | None = None) -> HFBackend:
-        """Load from a local folder, a ``.gguf`` file, or a hub id. Failures -> BackendError."""
+    def for_target(
+        cls, target: str, opts: HFOptions | None = None, *, model_name: str | None = None
+    ) -> HFBackend:
+        """A local folder or ``.gguf`` file (loaded on first use) or a hub id (loaded now).
+        Failures -> BackendError."""
         opts = opts or HFOptions()
-        source, gguf_file, local = _resolve_source(target, opts.gguf_file)
+        weights = _resolve_source(target, opts.gguf_file)
         device = _pick_device(opts.device)
         dtype = _pick_dtype(opts.dtype, device)
-        kw: dict[str, Any] = {"trust_remote_code": opts.trust_remote_code}
-        if opts.revision:
-            kw["revision"] = opts.revision
-        if gguf_file:
-            kw["gguf_file"] = gguf_file
-            _stderr(f"loading {gguf_file} (dequantising a GGUF takes a few seconds)")
-        if local is None:  # an unreachable hub is retried for a while before it fails: say what waits
-            _stderr(f"loading {source} from the Hugging Face Hub cache or the Hub")
-
-        def load_model() -> tuple[Any, Any]:
-            tokenizer = AutoTokenizer.from_pretrained(source, **kw)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kw)
-            return tokenizer, model.to(device).eval()
-
-        # Load on the thread that will run the model (see __init__), so torch work stays on one thread.
-        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-hf")
-        try:
-            tokenizer, model = worker.submit(load_model).result()
-        except Exception as e:  # transformers raises OSError, ValueError, EnvironmentError ...
-            worker.shutdown(wait=False)
-            raise _load_error(target, local, e) from None
-        if local is not None:
-            revision = local_fingerprint(local, gguf_file)
-        else:
-            revision = getattr(model.config, "_commit_hash", None) or opts.revision or "main"
+        name = model_name or target
+        revision = local_fingerprint(weights.local, weights.gguf_file) if weights.local is not None else None
         info = _backend_info(
-            model_name or target,
-            revision,
-            opts,
-            source,
-            gguf_file,
-            local,
-            device,
-            dtype,
-            params_total=sum(p.numel() for p in model.parameters()),
-        )
-        return cls(
-            model,
-            tokenizer,
-            info,
+            model_name=name,
+            revision=revision,
+            weights=weights,
             device=device,
-            batch_size=opts.batch_size,
+            dtype=dtype,
             max_length=opts.max_length,
-            worker=worker,
         )
+        backend = cls(None, None, info, device=device, batch_size=opts.batch_size, max_length=opts.max_length)
+        backend._pending = _Pending(target, weights, opts, dtype, name)
+        if weights.local is None:
+            try:
+                backend.load()
+            except BaseException:
+                backend._worker.shutdown(wait=False)
+                raise
+        return backend
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def load(self) -> HFBackend:
+        """Load the weights now, if they are not loaded yet (a request loads them itself)."""
+        self._worker.submit(self._load_here).result()
+        return self
+
+    def _load_here(self) -> None:
+        """Load on the thread that will run the model (see __init__), so torch work stays on one thread."""
+        with self._load_lock:
+            if self.model is not None:
+                return
+            p = self._pending
+            if p is None:
+                raise BackendError("the hf backend was closed")
+            kw: dict[str, Any] = {"trust_remote_code": p.opts.trust_remote_code}
+            if p.opts.revision:
+                kw["revision"] = p.opts.revision
+            if p.weights.gguf_file:
+                kw["gguf_file"] = p.weights.gguf_file
+                note(f"loading {p.weights.gguf_file} (dequantising a GGUF takes a few seconds)")
+            if p.weights.local is None:  # an unreachable hub is retried for a while: say what waits
+                note(f"loading {p.weights.source} from the Hugging Face Hub cache or the Hub")
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(p.weights.source, **kw)
+                model = AutoModelForCausalLM.from_pretrained(p.weights.source, dtype=p.dtype, **kw)
+                model = model.to(self.device).eval()
+            except Exception as e:  # transformers raises OSError, ValueError, EnvironmentError ...
+                raise _load_error(p.target, p.weights.local, e) from None
+            revision = self.info.revision
+            if p.weights.local is None:
+                revision = getattr(model.config, "_commit_hash", None) or p.opts.revision or "main"
+            info = _backend_info(
+                model_name=p.model_name,
+                revision=revision,
+                weights=p.weights,
+                device=self.device,
+                dtype=p.dtype,
+                max_length=p.opts.max_length,
+                params_total=sum(q.numel() for q in model.parameters()),
+            )
+            if p.weights.local is not None and info.identity != self.info.identity:
+                raise BackendError(f"hf:{p.target}: the weights changed while evalkit was running")
+            self.info = info
+            self._attach(model, tokenizer)
 
     # -- protocol ------------------------------------------------------------------------------
 
@@ -474,14 +432,18 @@ class HFBackend:
 
     async def aclose(self) -> None:
         self._worker.shutdown(wait=True)
+        was_loaded = self.model is not None
         self.model = None
-        gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        self._pending = None
+        if was_loaded:
+            gc.collect()
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
 
     def _locked(
         self, fn: Callable[[list[Request]], list[Completion]], reqs: list[Request]
     ) -> list[Completion]:
+        self._load_here()
         with self._lock, torch.inference_mode():
             return fn(reqs)
 
@@ -496,11 +458,11 @@ class HFBackend:
                     raise ValueError(f"a {req.kind} request was sent to generate")
                 ids = encode_prompt(self.tokenizer, req)
             except Exception as e:
-                out[i] = _error(f"cannot build the prompt: {e}")
+                out[i] = Completion.failed(f"cannot build the prompt: {e}")
                 continue
             room = self.max_length - len(ids)
             if room < 1:
-                out[i] = _error(
+                out[i] = Completion.failed(
                     f"the prompt has {len(ids)} tokens and the model's context is {self.max_length}; "
                     "shorten the prompt (fewer shots) or raise max_length if the model allows"
                 )
@@ -509,10 +471,10 @@ class HFBackend:
             rows.append(_GenRow(i, ids, budget))
         # Longest first (as lm-eval): similar lengths share a batch, and an OOM shows up at once.
         rows.sort(key=lambda r: -len(r.ids))
-        for chunk, result in self._batched(rows, lambda chunk: self._generate_batch(reqs, chunk), _error):
+        for chunk, result in self._batched(rows, lambda chunk: self._generate_batch(reqs, chunk)):
             for row, comp in zip(chunk, result, strict=True):
-                out[row.index] = comp
-        return [c if c is not None else _error("no result") for c in out]
+                out[row.index] = comp if isinstance(comp, Completion) else Completion.failed(comp.message)
+        return [c if c is not None else Completion.failed("no result") for c in out]
 
     def _generate_batch(self, reqs: list[Request], rows: list[_GenRow]) -> list[Completion]:
         t0 = time.perf_counter()
@@ -576,63 +538,41 @@ class HFBackend:
     # -- loglikelihood ---------------------------------------------------------------------------
 
     def _loglikelihood_sync(self, reqs: list[Request]) -> list[Completion]:
-        out: list[Completion | None] = [None] * len(reqs)
-        rows: list[tuple[int, int, list[int], int]] = []  # (request, continuation, ids, n_continuation)
-        ctx_tokens: dict[int, int] = {}
-        for i, req in enumerate(reqs):
-            try:
-                if not req.continuations:
-                    raise ValueError("a loglikelihood request needs at least one continuation")
-                context, add_special = render_context(self.tokenizer, req)
-                for c, cont in enumerate(req.continuations):
-                    ctx, cont_ids = encode_context_continuation(self.tokenizer, context, cont, add_special)
-                    if len(cont_ids) >= self.max_length:
-                        raise ValueError(f"continuation {c} has {len(cont_ids)} tokens, over max_length")
-                    ids = (ctx + cont_ids)[-(self.max_length + 1) :]  # left-truncate like lm-eval
-                    rows.append((i, c, ids, len(cont_ids)))
-                    ctx_tokens[i] = len(ctx)
-            except Exception as e:
-                out[i] = _error(f"cannot build the loglikelihood request: {e}")
-                rows = [r for r in rows if r[0] != i]
-        scores: dict[tuple[int, int], tuple[float, bool, tuple[float, ...]]] = {}
-        latency: dict[int, float] = {}
-        failed: dict[int, str] = {}
-        rows.sort(key=lambda r: -len(r[2]))
-        for chunk, result in self._batched(rows, self._score_batch, str):
-            for (i, c, _, _), res in zip(chunk, result, strict=True):
-                if isinstance(res, str):
-                    failed[i] = res
+        rows, out = plan_token_loglikelihood(reqs, self.tokenizer, forward_pass_window(self.max_length))
+        rows.sort(key=lambda r: -len(r.token_ids))
+        scores: dict[tuple[int, int], TokenScore] = {}
+        for chunk, results in self._batched(rows, self._score_batch):
+            for row, res in zip(chunk, results, strict=True):
+                if isinstance(res, Failure):
+                    out.setdefault(row.request, Completion.failed(res.message))
                 else:
-                    scores[(i, c)] = (res[0], res[1], res[3])
-                    latency[i] = latency.get(i, 0.0) + res[2]
-        for i, req in enumerate(reqs):
-            if out[i] is not None:
+                    scores[(row.request, row.continuation)] = res
+        by_request: dict[int, list[LLRow]] = {}
+        for row in rows:
+            by_request.setdefault(row.request, []).append(row)
+        for i, mine in by_request.items():
+            if i in out:
                 continue
-            if i in failed:
-                out[i] = _error(failed[i])
-                continue
-            got = [scores[(i, c)] for c in range(len(req.continuations))]
-            n_cont = sum(r[3] for r in rows if r[0] == i)
+            mine.sort(key=lambda r: r.continuation)
+            got = [scores[(i, r.continuation)] for r in mine]
             out[i] = Completion(
                 text="",
                 finish_reason="stop",
-                usage=Usage(prompt_tokens=ctx_tokens.get(i), completion_tokens=n_cont),
-                logprobs=tuple(g[0] for g in got),
-                greedy=tuple(g[1] for g in got),
-                token_logprobs=tuple(g[2] for g in got),
-                latency_s=latency.get(i, 0.0),
+                usage=Usage(
+                    prompt_tokens=mine[0].n_context, completion_tokens=sum(r.n_continuation for r in mine)
+                ),
+                logprobs=tuple(g.logprob for g in got),
+                greedy=tuple(g.greedy for g in got),
+                token_logprobs=tuple(g.token_logprobs for g in got),
+                latency_s=sum(g.seconds for g in got),
             )
-        return [c if c is not None else _error("no result") for c in out]
+        return [out.get(i) or Completion.failed("no result") for i in range(len(reqs))]
 
-    def _score_batch(
-        self, rows: list[tuple[int, int, list[int], int]]
-    ) -> list[tuple[float, bool, float, tuple[float, ...]]]:
-        """Per row: sum of log p over the continuation, whether greedy decoding yields it exactly,
-        the seconds spent, and log p of each continuation token."""
+    def _score_batch(self, rows: list[LLRow]) -> list[TokenScore]:
         t0 = time.perf_counter()
-        inputs = [ids[:-1] for _, _, ids, _ in rows]  # predict token t from tokens < t
+        inputs = [r.token_ids[:-1] for r in rows]  # predict token t from tokens < t
         width = max(len(x) for x in inputs)
-        keep = max(n for *_, n in rows)
+        keep = max(r.n_continuation for r in rows)
         input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(rows), width), dtype=torch.long)
         for j, x in enumerate(inputs):  # left padding, so every continuation ends at the last column
@@ -648,131 +588,44 @@ class HFBackend:
         logp = torch.log_softmax(logits.float(), dim=-1)
         dt = (time.perf_counter() - t0) / len(rows)
         result = []
-        for j, (_, _, ids, n) in enumerate(rows):
-            target = torch.tensor(ids[-n:], device=logp.device) if n else None
-            if target is None:
-                result.append((0.0, True, dt, ()))
+        for j, row in enumerate(rows):
+            n = row.n_continuation
+            if not n:
+                result.append(TokenScore(0.0, True, dt, ()))
                 continue
+            target = torch.tensor(row.token_ids[-n:], device=logp.device)
             lp = logp[j, keep - n :]
             per_token = lp.gather(-1, target[:, None]).squeeze(-1)
             greedy = bool((lp.argmax(-1) == target).all().item())
-            result.append(
-                (float(per_token.sum().item()), greedy, dt, tuple(float(x) for x in per_token.tolist()))
-            )
+            tokens = tuple(float(x) for x in per_token.tolist())
+            result.append(TokenScore(float(per_token.sum().item()), greedy, dt, tokens))
         return result
 
     # -- batching with out-of-memory back-off ----------------------------------------------------
 
-    def _batched(self, rows: list, fn: Callable[[list], list], on_error: Callable[[str], Any]):
+    def _batched(
+        self, rows: list[T], fn: Callable[[list[T]], list[U]]
+    ) -> Iterator[tuple[list[T], list[U | Failure]]]:
         """Yield (chunk, results). On out-of-memory, halve the batch size and retry the chunk;
-        a row that fails even alone, or any other error, yields ``on_error(message)`` per row."""
+        a row that fails even alone, or any other error, yields a ``Failure`` per row."""
         i = 0
         while i < len(rows):
             chunk = rows[i : i + self.batch_size]
+            results: list[U | Failure]
             try:
-                results = fn(chunk)
+                results = list(fn(chunk))
             except torch.cuda.OutOfMemoryError:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 if len(chunk) > 1:
                     self.batch_size = max(1, len(chunk) // 2)
-                    _stderr(f"hf backend: out of memory at batch size {len(chunk)}; now {self.batch_size}")
+                    note(f"hf backend: out of memory at batch size {len(chunk)}; now {self.batch_size}")
                     continue
-                results = [on_error("out of memory on a single request")]
+                results = [Failure("out of memory on a single request")]
             except Exception as e:  # a failed batch is recorded as errors, never raised
-                results = [on_error(f"{type(e).__name__}: {e}")] * len(chunk)
+                results = [Failure(f"{type(e).__name__}: {e}")] * len(chunk)
             yield chunk, results
             i += len(chunk)
-
-
-class LazyHFBackend:
-    """An hf backend over local weights that loads the model on its first request.
-
-    Its identity (weights fingerprint, dtype, max_length) is computed from the files alone and is
-    the one the loaded backend reports; ``params_total`` is filled in once the model is loaded.
-    Attribute access other than the protocol (``model``, ``tokenizer`` ...) loads the model too.
-    """
-
-    max_concurrency = 1
-    cacheable = True  # asked by the runner before it knows whether anything must be sent
-
-    def __init__(self, target: str, opts: HFOptions, model_name: str) -> None:
-        source, gguf_file, local = _resolve_source(target, opts.gguf_file)
-        assert local is not None, "LazyHFBackend is for local weights"
-        device = _pick_device(opts.device)
-        dtype = _pick_dtype(opts.dtype, device)
-        self._target, self._opts, self._model_name = target, opts, model_name
-        self._real: HFBackend | None = None
-        self._lock = threading.Lock()
-        self.batch_size = opts.batch_size or (
-            CUDA_START_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE
-        )
-        self.info = _backend_info(
-            model_name,
-            local_fingerprint(local, gguf_file),
-            opts,
-            source,
-            gguf_file,
-            local,
-            device,
-            dtype,
-            None,
-        )
-
-    def load(self) -> HFBackend:
-        with self._lock:
-            if self._real is None:
-                self._real = HFBackend.load(self._target, self._opts, model_name=self._model_name)
-                assert self._real.info.identity == self.info.identity, "lazy and loaded identities differ"
-                self.info = self._real.info
-            return self._real
-
-    async def generate(self, reqs: Sequence[Request]) -> list[Completion]:
-        return await (await asyncio.to_thread(self.load)).generate(reqs)
-
-    async def loglikelihood(self, reqs: Sequence[Request]) -> list[Completion]:
-        return await (await asyncio.to_thread(self.load)).loglikelihood(reqs)
-
-    async def aclose(self) -> None:
-        if self._real is not None:
-            await self._real.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_real", "_lock", "_target", "_opts", "_model_name"):
-            raise AttributeError(name)
-        return getattr(self.load(), name)
-
-
-def _backend_info(
-    model_name: str,
-    revision: str,
-    opts: HFOptions,
-    source: str,
-    gguf_file: str | None,
-    local: Path | None,
-    device: torch.device,
-    dtype: torch.dtype,
-    params_total: int | None,
-) -> BackendInfo:
-    return BackendInfo(
-        backend="hf",
-        model=model_name,
-        revision=revision,
-        params_total=params_total,
-        extra={
-            "source": str(local) if local is not None else f"hub:{source}",
-            "gguf_file": gguf_file,
-            "dtype": str(dtype).removeprefix("torch."),
-            "device": str(device),
-        },
-        # Numeric precision and the context cap change outputs, so they are part of the identity.
-        variant=str(dtype).removeprefix("torch.")
-        + (f",max_length={opts.max_length}" if opts.max_length else ""),
-    )
-
-
-def _error(message: str, kind: str = "fatal") -> Completion:
-    return Completion(text="", finish_reason="error", error=message, error_kind=kind)  # type: ignore[arg-type]
 
 
 def _model_max_length(model: Any, tokenizer: Any) -> int:
@@ -785,13 +638,12 @@ def _model_max_length(model: Any, tokenizer: Any) -> int:
     return v if isinstance(v, int) and 0 < v < 10**7 else 2048
 
 
-def _resolve_source(target: str, gguf_file: str | None) -> tuple[str, str | None, Path | None]:
-    """(what to pass to from_pretrained, gguf file name, local folder or None for the hub)."""
+def _resolve_source(target: str, gguf_file: str | None) -> Weights:
     path = Path(target).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         if gguf_file and gguf_file != path.name:
             raise BackendError(f"hf:{target} is a .gguf file; drop --model-arg gguf_file={gguf_file}")
-        return str(path.parent), path.name, path.parent.resolve()
+        return Weights(str(path.parent), path.name, path.parent.resolve())
     if path.is_dir():
         if gguf_file and not (path / gguf_file).is_file():
             raise BackendError(f"hf:{target}: no file {gguf_file!r} in that folder (--model-arg gguf_file)")
@@ -799,14 +651,14 @@ def _resolve_source(target: str, gguf_file: str | None) -> tuple[str, str | None
             ggufs = sorted(p.name for p in path.glob("*.gguf"))
             hint = f"; pick a GGUF with --model-arg gguf_file={ggufs[0]}" if ggufs else ""
             raise BackendError(f"hf:{target}: the folder has no config.json{hint}")
-        return str(path), gguf_file, path.resolve()
+        return Weights(str(path), gguf_file, path.resolve())
     looks_like_path = target.startswith(("/", ".", "~")) or target.endswith(".gguf") or target.count("/") > 1
     if looks_like_path or not _HUB_ID.match(target):
         raise BackendError(
             f"hf:{target}: no such file or folder; pass a model folder (config.json + weights), "
             "a .gguf file, or a Hugging Face hub id such as HuggingFaceTB/SmolLM2-135M-Instruct"
         )
-    return target, gguf_file, None
+    return Weights(target, gguf_file, None)
 
 
 def _load_error(target: str, local: Path | None, e: Exception) -> BackendError:

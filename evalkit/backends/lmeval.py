@@ -16,7 +16,11 @@ recomputed from the model's tokenizer where it has one (see ``_usage``).
 
 Options (``--model-arg key=value``): device, batch_size, max_batch_size (passed to the lm-eval model
 like lm-eval's own command-line flags), and chunk_size (how many evalkit requests go to one lm-eval
-call; default 64: larger batches better, smaller loses less work when killed).
+call; default 64: larger batches better, smaller loses less work when killed; the same setting as
+the run's --concurrency).
+
+The identity is the model type with its args (secrets and throughput args left out), the weights'
+fingerprint, and the dtype an in-process model runs in (``identity_variant``, as hf and vllm).
 
 lm_eval is imported here only, and lazily: ``evalkit --help`` never loads it.
 """
@@ -33,6 +37,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.backends.base import BackendBase
+from evalkit.backends.local import identity_variant, local_fingerprint, plan_loglikelihood
+from evalkit.backends.options import one_concurrency, option_int, reject_unknown
 from evalkit.errors import BackendError, NotSupported
 from evalkit.secrets import is_secret_name
 from evalkit.types import BackendInfo, Completion, ErrorKind, GenParams, Request, Usage
@@ -80,7 +87,8 @@ def split_target(target: str) -> tuple[str, str]:
     return model_type, args.strip().strip(",")
 
 
-def _parse_args(args: str) -> list[tuple[str, str]]:
+def parse_model_args(args: str) -> list[tuple[str, str]]:
+    """``pretrained=x,dtype=float32`` -> [(``pretrained``, ``x``), (``dtype``, ``float32``)]."""
     out = []
     for part in (p for p in args.split(",") if p.strip()):
         key, eq, value = part.partition("=")
@@ -88,10 +96,6 @@ def _parse_args(args: str) -> list[tuple[str, str]]:
             raise BackendError(f"lmeval model args: {part!r} is not key=value (args: {args!r})")
         out.append((key.strip(), value.strip()))
     return out
-
-
-def _error(message: str, kind: ErrorKind = "fatal") -> Completion:
-    return Completion(text="", finish_reason="error", error=message, error_kind=kind)
 
 
 def _classify(e: BaseException) -> ErrorKind:
@@ -111,23 +115,17 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _option(name: str, value: Any) -> Any:
-    """Type one ``--model-arg`` (they arrive as strings from the command line)."""
+def _lm_option(name: str, value: Any) -> Any:
+    """Type one option passed on to the lm-eval model (they arrive as strings)."""
     text = str(value).strip()
     if name == "device":
         return text
     if name == "batch_size" and text.lower().startswith("auto"):
         return text  # lm-eval's "auto" / "auto:N"
-    try:
-        n = int(text)
-    except ValueError:
-        raise BackendError(f"--model-arg {name}={value!r}: expected an integer") from None
-    if n < 1:
-        raise BackendError(f"--model-arg {name}={value!r}: must be at least 1")
-    return n
+    return option_int(name, text)
 
 
-class LMEvalBackend:
+class LMEvalBackend(BackendBase):
     """An lm-eval ``LM`` instance behind evalkit's Backend protocol."""
 
     max_concurrency = 1  # lm-eval models are not thread-safe; they batch internally instead
@@ -146,18 +144,18 @@ class LMEvalBackend:
     # -- construction ----------------------------------------------------------------------------
 
     @classmethod
-    def from_spec(cls, spec: BackendSpec, options: dict[str, Any]) -> LMEvalBackend:
-        """Build the lm-eval model named by ``lmeval:<model type>,<args>`` through lm-eval's registry."""
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise BackendError(
-                f"lmeval backend: unknown --model-arg {', '.join(unknown)}; known: {', '.join(OPTIONS)} "
-                "(lm-eval model args go in the spec: lmeval:<type>,key=value,...)"
-            )
+    def from_spec(
+        cls, spec: BackendSpec, options: dict[str, Any], concurrency: int | None = None
+    ) -> LMEvalBackend:
+        """Build the lm-eval model named by ``lmeval:<model type>,<args>`` through lm-eval's registry.
+        ``concurrency`` (the run's --concurrency) is the chunk size."""
+        reject_unknown(
+            "lmeval", options, OPTIONS, " (lm-eval model args go in the spec: lmeval:<type>,key=value,...)"
+        )
         model_type, args = split_target(spec.target)
-        pairs = _parse_args(args)
-        extra = {k: _option(k, v) for k, v in options.items() if k in LM_OPTIONS}
-        chunk_size = _option("chunk_size", options.get("chunk_size", DEFAULT_CHUNK_SIZE))
+        pairs = parse_model_args(args)
+        extra = {k: _lm_option(k, v) for k, v in options.items() if k in LM_OPTIONS}
+        chunk_size = one_concurrency("lmeval", concurrency, "chunk_size", options) or DEFAULT_CHUNK_SIZE
         public = _public_target(model_type, pairs)
         try:
             # get_model() imports lm_eval.models only while its registry is empty: import it first,
@@ -166,7 +164,8 @@ class LMEvalBackend:
             from lm_eval.api.registry import get_model
         except ImportError as e:
             raise BackendError(
-                f"the lmeval backend needs lm-evaluation-harness ({e}); install it with: pip install 'evalkit[lmeval]'"
+                f"the lmeval backend needs lm-evaluation-harness ({e}); "
+                "install it with: pip install 'evalkit[lmeval]'"
             ) from None
         try:
             lm_cls = get_model(model_type)
@@ -187,6 +186,7 @@ class LMEvalBackend:
             backend="lmeval",
             model=_public_target(model_type, [p for p in pairs if p[0] not in _NOT_IDENTITY]),
             revision=_revision(dict(pairs)),
+            variant=identity_variant(_torch_dtype(lm)),
             params_total=_params_total(lm),
             extra={
                 "model_type": model_type,
@@ -248,7 +248,7 @@ class LMEvalBackend:
                     raise ValueError(f"a {req.kind} request was sent to generate")
                 contexts[i] = self.render(req)
             except Exception as e:
-                out[i] = _error(f"cannot build the prompt: {e}")
+                out[i] = Completion.failed(f"cannot build the prompt: {e}")
                 continue
             args = (contexts[i], lmeval_gen_kwargs(req.params))
             todo.append((i, Instance("generate_until", {}, args, idx=0, metadata=("evalkit", i, 1))))
@@ -259,7 +259,7 @@ class LMEvalBackend:
                 else:
                     text = res if isinstance(res, str) else str(res)
                     out[i] = self._completion(reqs[i], contexts[i], text, dt / len(idxs))
-        return [c if c is not None else _error("no result") for c in out]
+        return [c if c is not None else Completion.failed("no result") for c in out]
 
     def _completion(self, req: Request, context: str, text: str, latency: float) -> Completion:
         prompt_tokens, completion_tokens = self._usage(context, text)
@@ -292,36 +292,27 @@ class LMEvalBackend:
     def _loglikelihood_sync(self, reqs: list[Request]) -> list[Completion]:
         from lm_eval.api.instance import Instance
 
-        out: list[Completion | None] = [None] * len(reqs)
-        todo: list[tuple[tuple[int, int], Any]] = []
+        # The context window is lm-eval's to apply: its models cut from the left themselves (HFLM
+        # with the same max_length + 1 rule as evalkit's hf backend, see local.forward_pass_window).
         contexts: dict[int, str] = {}
-        for i, req in enumerate(reqs):
-            try:
-                if not req.continuations:
-                    raise ValueError("a loglikelihood request needs at least one continuation")
-                contexts[i] = self.render(req)
-            except Exception as e:
-                out[i] = _error(f"cannot build the loglikelihood request: {e}")
-                continue
-            for c, cont in enumerate(req.continuations):
-                inst = Instance("loglikelihood", {}, (contexts[i], cont), idx=c, metadata=("evalkit", i, 1))
-                todo.append(((i, c), inst))
+
+        def build(i: int, c: int, context: str, cont: str) -> tuple[tuple[int, int], Any]:
+            contexts[i] = context
+            inst = Instance("loglikelihood", {}, (context, cont), idx=c, metadata=("evalkit", i, 1))
+            return (i, c), inst
+
+        todo, out = plan_loglikelihood(reqs, self.render, build)
         got: dict[int, dict[int, tuple[float, bool]]] = {}
-        failed: dict[int, Completion] = {}
         latency: dict[int, float] = {}
         for keys, result, dt in self._run("loglikelihood", todo):
             for (i, c), res in zip(keys, result, strict=True):
                 latency[i] = latency.get(i, 0.0) + dt / len(keys)
                 if isinstance(res, Completion):
-                    failed[i] = res
+                    out.setdefault(i, res)
                 else:
-                    logprob, greedy = res[0], res[1]
-                    got.setdefault(i, {})[c] = (float(logprob), bool(greedy))
+                    got.setdefault(i, {})[c] = (float(res[0]), bool(res[1]))
         for i, req in enumerate(reqs):
-            if out[i] is not None:
-                continue
-            if i in failed:
-                out[i] = failed[i]
+            if i in out:
                 continue
             scores = [got[i][c] for c in range(len(req.continuations))]
             n_context, _ = self._usage(contexts[i], "")
@@ -334,7 +325,7 @@ class LMEvalBackend:
                 greedy=tuple(s[1] for s in scores),
                 latency_s=latency.get(i, 0.0),
             )
-        return [c if c is not None else _error("no result") for c in out]
+        return [out.get(i) or Completion.failed("no result") for i in range(len(reqs))]
 
     # -- calling lm-eval ---------------------------------------------------------------------------
 
@@ -370,7 +361,7 @@ class LMEvalBackend:
         except Exception as e:
             kind = _classify(e)
             if len(todo) == 1 or kind == "transient":
-                err = _error(f"lm-eval {method} failed: {type(e).__name__}: {e}", kind)
+                err = Completion.failed(f"lm-eval {method} failed: {type(e).__name__}: {e}", kind)
                 return [(keys, [err] * len(keys), time.perf_counter() - t0)]
         out = []
         for key, inst in todo:
@@ -378,7 +369,7 @@ class LMEvalBackend:
             try:
                 res = self._call(method, [inst])[0]
             except Exception as e:
-                res = _error(f"lm-eval {method} failed: {type(e).__name__}: {e}", _classify(e))
+                res = Completion.failed(f"lm-eval {method} failed: {type(e).__name__}: {e}", _classify(e))
             out.append(([key], [res], time.perf_counter() - t1))
         return out
 
@@ -402,11 +393,8 @@ def _public_target(model_type: str, pairs: Sequence[tuple[str, str]]) -> str:
 
 
 def _revision(args: Mapping[str, str]) -> str | None:
-    """An explicit revision arg, or a content fingerprint of a local model folder or GGUF file.
-
-    The fingerprint comes from the hf backend (same function, same values); lm-eval hf-type models
-    import torch and transformers anyway, so importing it costs nothing extra there.
-    """
+    """An explicit revision arg, or a content fingerprint of a local model folder or GGUF file
+    (the hf backend's, so both name the same weights alike)."""
     if args.get("revision"):
         return str(args["revision"])
     for key in ("pretrained", "model", "path"):
@@ -415,15 +403,18 @@ def _revision(args: Mapping[str, str]) -> str | None:
             continue
         p = Path(str(value)).expanduser()
         gguf = args.get("gguf_file")
-        try:
-            from evalkit.backends.hf import local_fingerprint
-        except ImportError:
-            return None
         if p.is_dir():
             return local_fingerprint(p, str(gguf) if gguf and (p / str(gguf)).is_file() else None)
         if p.is_file() and p.suffix == ".gguf":
             return local_fingerprint(p.parent, p.name)
     return None
+
+
+def _torch_dtype(lm: Any) -> str | None:
+    """The dtype an in-process torch model runs in (lm-eval's "auto" resolved); None for API models."""
+    dtype = getattr(getattr(lm, "model", None), "dtype", None)
+    text = str(dtype) if dtype is not None else ""
+    return text if text.startswith("torch.") else None
 
 
 def _params_total(lm: Any) -> int | None:

@@ -19,6 +19,14 @@ from typing import Any
 import aiohttp
 
 from evalkit.backends import BackendSpec
+from evalkit.backends.base import BackendBase
+from evalkit.backends.options import (
+    one_concurrency,
+    option_float,
+    option_int,
+    reject_unknown,
+    typed_value,
+)
 from evalkit.backends.retry import RETRYABLE, RetryPolicy, backoff_delay, classify_status, parse_retry_after
 from evalkit.errors import BackendError, NotSupported
 from evalkit.secrets import redact_mapping, redact_text
@@ -45,26 +53,6 @@ RESERVED_BODY = frozenset(
 )
 
 
-def _coerce(value: str) -> Any:
-    """--model-arg values arrive as strings; numbers, booleans and JSON become typed values."""
-    if not isinstance(value, str):
-        return value
-    low = value.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for conv in (int, float):
-        try:
-            return conv(value)
-        except ValueError:
-            pass
-    if value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            pass
-    return value
-
-
 class _RequestFailed(Exception):
     def __init__(self, kind: ErrorKind, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -72,13 +60,15 @@ class _RequestFailed(Exception):
         self.retry_after = retry_after
 
 
-class OpenAIBackend:
+class OpenAIBackend(BackendBase):
     """``openai:<base_url>@<model>``.
 
-    Options (``--model-arg key=value``): api_key_env (default OPENAI_API_KEY; unset means no auth),
-    concurrency (default 32), timeout (seconds per request, default 600), max_retries (default 6),
+    ``concurrency`` is the run's --concurrency: requests in flight, the size of the connection
+    pool (default 32). Options (``--model-arg key=value``): api_key_env (default OPENAI_API_KEY;
+    unset means no auth), timeout (seconds per request, default 600), max_retries (default 6),
     revision (a label for the served weights, part of the cache key), endpoint (auto|chat|completions),
-    and ``body.<name>=<value>`` for extra request fields (e.g. body.repeat_penalty=1.0 for llama.cpp).
+    ``body.<name>=<value>`` for extra request fields (e.g. body.repeat_penalty=1.0 for llama.cpp),
+    and concurrency (the same setting as --concurrency, kept for existing command lines).
     """
 
     batch_size = 1
@@ -133,33 +123,26 @@ class OpenAIBackend:
         self._rng = random.Random()
 
     @classmethod
-    def from_spec(cls, spec: BackendSpec, options: dict[str, Any]) -> OpenAIBackend:
+    def from_spec(
+        cls, spec: BackendSpec, options: dict[str, Any], concurrency: int | None = None
+    ) -> OpenAIBackend:
+        """``concurrency`` is the run's --concurrency (requests in flight)."""
         base_url, _, model = spec.target.rpartition("@")
-        opts = {k: _coerce(v) for k, v in options.items()}
-        extra = {k[len("body.") :]: v for k, v in opts.items() if k.startswith("body.")}
         known = {"api_key_env", "concurrency", "timeout", "max_retries", "revision", "endpoint"}
-        unknown = [k for k in opts if not k.startswith("body.") and k not in known]
-        if unknown:
-            raise BackendError(
-                f"--model-arg {unknown[0]}: unknown option for the openai backend "
-                f"(known: {', '.join(sorted(known))}, body.<field>)"
-            )
-        kwargs = {k: v for k, v in opts.items() if k in known}
-        if "revision" in kwargs:
-            kwargs["revision"] = str(kwargs["revision"])
-        for name, kind, low in (("concurrency", int, 1), ("max_retries", int, 0), ("timeout", float, 0.001)):
-            if name in kwargs:
-                value = kwargs[name]
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, (int, float))
-                    or (kind is int and value != int(value))
-                    or value < low
-                ):
-                    raise BackendError(
-                        f"--model-arg {name}={options[name]}: expected {'an integer' if kind is int else 'a number'} >= {low:g}"
-                    )
-                kwargs[name] = kind(value)
+        reject_unknown(
+            "openai", {k: v for k, v in options.items() if not k.startswith("body.")}, known, ", body.<field>"
+        )
+        extra = {k[len("body.") :]: typed_value(v) for k, v in options.items() if k.startswith("body.")}
+        kwargs: dict[str, Any] = {
+            k: str(options[k]) for k in ("api_key_env", "revision", "endpoint") if k in options
+        }
+        if "max_retries" in options:
+            kwargs["max_retries"] = option_int("max_retries", options["max_retries"], 0)
+        if "timeout" in options:
+            kwargs["timeout"] = option_float("timeout", options["timeout"], 0.001)
+        pool = one_concurrency("openai", concurrency, "concurrency", options)
+        if pool is not None:
+            kwargs["concurrency"] = pool
         return cls(base_url, model, extra_body=extra, **kwargs)
 
     # -- HTTP plumbing -------------------------------------------------------------------------
@@ -190,8 +173,9 @@ class OpenAIBackend:
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError) as e:
             raise BackendError(
                 redact_text(
-                    f"cannot reach the OpenAI-compatible server at {self.base_url} ({type(e).__name__}: {e}); "
-                    f"start the server or fix the base URL in --model openai:<base_url>@<model>"
+                    f"cannot reach the OpenAI-compatible server at {self.base_url} "
+                    f"({type(e).__name__}: {e}); start the server or fix the base URL in "
+                    "--model openai:<base_url>@<model>"
                 )
             ) from None
 
@@ -230,10 +214,7 @@ class OpenAIBackend:
                 return await self._post(path, body), None, attempt
             except _RequestFailed as e:
                 if e.kind not in RETRYABLE or attempt > self.policy.max_retries:
-                    err = Completion(
-                        text="", finish_reason="error", error=str(e), error_kind=e.kind, attempts=attempt
-                    )
-                    return None, err, attempt
+                    return None, Completion.failed(str(e), e.kind, attempts=attempt), attempt
                 await asyncio.sleep(backoff_delay(attempt, self.policy, e.retry_after, self._rng))
 
     # -- requests ------------------------------------------------------------------------------
@@ -338,12 +319,7 @@ class OpenAIBackend:
             tops = lp.get("top_logprobs") or []
             tokens = lp.get("tokens") or []
             if not offsets or not token_lps:
-                return Completion(
-                    "",
-                    "error",
-                    error="server returned no prompt logprobs (echo unsupported)",
-                    error_kind="fatal",
-                )
+                return Completion.failed("server returned no prompt logprobs (echo unsupported)")
             total, is_greedy = 0.0, True
             start = len(req.prompt)
             n_prompt = len(req.prompt + cont)

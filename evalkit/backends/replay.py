@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.backends import BackendSpec
+from evalkit.backends.base import BackendBase
 from evalkit.errors import BackendError, EvalkitError
 from evalkit.store import RECORDS_FILE, RunFolder
 from evalkit.types import BackendInfo, Completion, Request
 
 
-class ReplayBackend:
-    batch_size = 64
+class ReplayBackend(BackendBase):
     max_concurrency = 1
     cacheable = False  # answers already live in the run folder
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, batch_size: int = 64) -> None:
+        self.batch_size = batch_size  # answers are a dict lookup: --concurrency only sizes the batches
         folder = RunFolder(run_dir)
         if not folder.records_path.is_file():
             raise BackendError(
@@ -40,30 +41,23 @@ class ReplayBackend:
         )
 
     @classmethod
-    def from_spec(cls, spec: BackendSpec, options: dict[str, Any]) -> ReplayBackend:
+    def from_spec(
+        cls, spec: BackendSpec, options: dict[str, Any], concurrency: int | None = None
+    ) -> ReplayBackend:
         if options:
             raise BackendError(f"--model-arg {next(iter(options))}: the replay backend takes no options")
-        return cls(Path(spec.target).expanduser())
+        return cls(Path(spec.target).expanduser(), batch_size=concurrency or 64)
 
     async def generate(self, reqs: Sequence[Request]) -> list[Completion]:
         out = []
         for r in reqs:
             c = self._answers.get((r.task, r.sample_id, r.repeat))
             if c is None:
-                out.append(
-                    Completion(
-                        "",
-                        "error",
-                        error=f"no stored answer for {r.task}/{r.sample_id} repeat {r.repeat} in {self.run_dir}",
-                        error_kind="fatal",
-                    )
-                )
+                msg = f"no stored answer for {r.task}/{r.sample_id} repeat {r.repeat} in {self.run_dir}"
+                out.append(Completion.failed(msg, "fatal"))
             else:
                 out.append(c)
         return out
 
     async def loglikelihood(self, reqs: Sequence[Request]) -> list[Completion]:
         return await self.generate(reqs)
-
-    async def aclose(self) -> None:
-        return None

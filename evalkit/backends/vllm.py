@@ -10,10 +10,14 @@ so it is unit-tested on machines without vLLM; ``VLLMBackend`` only feeds them t
 - Prompts are rendered exactly as in the hf backend (chat template with the generation prompt, or
   the plain prompt with BOS) and sent as token ids, so both backends see the same tokens.
 - Loglikelihood uses ``prompt_logprobs=1`` over context + continuation, split at the context
-  length as lm-eval does.
+  length as lm-eval does, planned by the same ``plan_token_loglikelihood`` as the hf backend
+  (with vLLM's window: see ``local.prompt_logprobs_window``).
+- The identity covers the weights (revision), the dtype vLLM runs in and the context length
+  (``vllm_backend_info``); the batch size, tensor parallelism and memory share do not.
 
 Options (``--model-arg``): dtype, revision, trust_remote_code, max_length (max_model_len),
-tensor_parallel_size, gpu_memory_utilization, batch_size (requests per call, default 256).
+tensor_parallel_size, gpu_memory_utilization, batch_size (requests per call, default 256; the
+same setting as the run's --concurrency).
 """
 
 from __future__ import annotations
@@ -27,6 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.backends.base import BackendBase
+from evalkit.backends.local import (
+    LLRow,
+    encode_prompt,
+    identity_variant,
+    local_fingerprint,
+    plan_token_loglikelihood,
+    prompt_logprobs_window,
+)
+from evalkit.backends.options import (
+    one_concurrency,
+    option_bool,
+    option_float,
+    option_int,
+    reject_unknown,
+)
 from evalkit.errors import BackendError
 from evalkit.types import BackendInfo, Completion, GenParams, Request, Usage
 
@@ -42,6 +62,7 @@ OPTIONS = (
     "gpu_memory_utilization",
     "batch_size",
 )
+DEFAULT_BATCH_SIZE = 256
 INSTALL_HINT = "install evalkit[vllm] on a machine with a GPU (pip install 'evalkit[vllm]')"
 
 
@@ -114,7 +135,7 @@ def plan_generate(
             ids = tuple(encode(first))
         except Exception as e:
             for i in group:
-                errors[i] = _error(f"cannot build the prompt: {e}")
+                errors[i] = Completion.failed(f"cannot build the prompt: {e}")
             continue
         greedy = first.params.temperature <= 0
         n = 1 if greedy else len(group)
@@ -129,14 +150,16 @@ def completions_from_output(call: VLLMCall, output: Any, latency_s: float) -> li
     outs = list(output.outputs)
     needed = 1 if call.fan_out else len(call.targets)
     if len(outs) < needed:
-        return [(i, _error(f"vLLM returned {len(outs)} outputs for {needed}")) for i in call.targets]
+        return [
+            (i, Completion.failed(f"vLLM returned {len(outs)} outputs for {needed}")) for i in call.targets
+        ]
     prompt_tokens = len(call.prompt_token_ids)
     result = []
     for k, i in enumerate(call.targets):
         o = outs[0] if call.fan_out else outs[k]
         reason = getattr(o, "finish_reason", None)
         if reason not in ("stop", "length"):
-            comp = _error(f"vLLM finished with {reason!r}", "transient")
+            comp = Completion.failed(f"vLLM finished with {reason!r}", "transient")
         else:
             comp = Completion(
                 text=o.text,
@@ -146,42 +169,6 @@ def completions_from_output(call: VLLMCall, output: Any, latency_s: float) -> li
             )
         result.append((i, comp))
     return result
-
-
-@dataclass(frozen=True)
-class LLRow:
-    """One continuation to score: the whole token sequence and where the continuation starts."""
-
-    request: int
-    continuation: int
-    token_ids: tuple[int, ...]
-    n_context: int
-
-
-def plan_loglikelihood(
-    reqs: Sequence[Request],
-    split: Callable[[Request, str], tuple[list[int], list[int]]],
-    max_length: int,
-) -> tuple[list[LLRow], dict[int, Completion]]:
-    """One row per (request, continuation); ``split`` returns (context ids, continuation ids).
-    Over-long inputs are cut from the left, as lm-eval does."""
-    rows: list[LLRow] = []
-    errors: dict[int, Completion] = {}
-    for i, req in enumerate(reqs):
-        try:
-            if not req.continuations:
-                raise ValueError("a loglikelihood request needs at least one continuation")
-            mine = []
-            for c, cont in enumerate(req.continuations):
-                ctx, cont_ids = split(req, cont)
-                if len(cont_ids) >= max_length - 1:
-                    raise ValueError(f"continuation {c} has {len(cont_ids)} tokens, over max_length")
-                ids = (ctx + cont_ids)[-(max_length - 1) :]  # room for the one generated token
-                mine.append(LLRow(i, c, tuple(ids), len(ids) - len(cont_ids)))
-            rows.extend(mine)
-        except Exception as e:
-            errors[i] = _error(f"cannot build the loglikelihood request: {e}")
-    return rows, errors
 
 
 def score_prompt_logprobs(prompt_logprobs: Sequence[Any], row: LLRow) -> tuple[float, bool]:
@@ -210,13 +197,76 @@ def loglikelihood_sampling_kwargs() -> dict[str, Any]:
     return {"n": 1, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 1, "detokenize": False}
 
 
-def _error(message: str, kind: str = "fatal") -> Completion:
-    return Completion(text="", finish_reason="error", error=message, error_kind=kind)  # type: ignore[arg-type]
-
-
 # ---------------------------------------------------------------------------------------------
 # The backend
 # ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VLLMOptions:
+    dtype: str = "auto"
+    revision: str | None = None
+    trust_remote_code: bool = False
+    max_length: int | None = None  # vLLM's max_model_len; None: the model's own
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any], concurrency: int | None = None) -> VLLMOptions:
+        """Typed ``--model-arg`` values; the run's ``concurrency`` is the batch size."""
+        reject_unknown("vllm", options, OPTIONS)
+        max_length = options.get("max_length")
+        return cls(
+            dtype=str(options.get("dtype", "auto")).lower(),
+            revision=str(options["revision"]) if options.get("revision") else None,
+            trust_remote_code=option_bool("trust_remote_code", options.get("trust_remote_code", False)),
+            max_length=option_int("max_length", max_length, 2) if max_length else None,
+            tensor_parallel_size=option_int("tensor_parallel_size", options.get("tensor_parallel_size", 1)),
+            gpu_memory_utilization=option_float(
+                "gpu_memory_utilization", options.get("gpu_memory_utilization", 0.9), 0.0
+            ),
+            batch_size=one_concurrency("vllm", concurrency, "batch_size", options) or DEFAULT_BATCH_SIZE,
+        )
+
+
+def engine_kwargs(target: str, opts: VLLMOptions) -> dict[str, Any]:
+    """Keyword arguments for ``vllm.LLM`` (seed 0: evalkit seeds every sampled request itself)."""
+    kw: dict[str, Any] = {
+        "model": target,
+        "trust_remote_code": opts.trust_remote_code,
+        "dtype": opts.dtype,
+        "tensor_parallel_size": opts.tensor_parallel_size,
+        "gpu_memory_utilization": opts.gpu_memory_utilization,
+        "seed": 0,
+    }
+    if opts.revision:
+        kw["revision"] = opts.revision
+    if opts.max_length:
+        kw["max_model_len"] = opts.max_length
+    return kw
+
+
+def vllm_backend_info(
+    spec: BackendSpec,
+    opts: VLLMOptions,
+    *,
+    dtype: str,
+    revision: str,
+    params_total: int | None = None,
+) -> BackendInfo:
+    """The identity of a vLLM model. ``dtype`` is the one the engine runs in ("auto" resolved, as
+    ``model_config.dtype`` reports it). The context length counts when it was set: the model's
+    default follows from the weights, which the revision covers (the hf backend's rule)."""
+    dtype_name = str(dtype).removeprefix("torch.")
+    return BackendInfo(
+        backend="vllm",
+        model=spec.alias or spec.target,
+        revision=revision,
+        params_total=params_total,
+        extra={"dtype": dtype_name, "tensor_parallel_size": opts.tensor_parallel_size},
+        variant=identity_variant(dtype_name, max_length=opts.max_length),
+    )
 
 
 def _import_vllm() -> Any:
@@ -227,12 +277,14 @@ def _import_vllm() -> Any:
     return vllm
 
 
-class VLLMBackend:
+class VLLMBackend(BackendBase):
     """vllm.LLM in this process. vLLM schedules and batches internally, so calls carry many requests."""
 
     max_concurrency = 1
 
-    def __init__(self, llm: Any, info: BackendInfo, *, batch_size: int = 256, max_length: int = 4096) -> None:
+    def __init__(
+        self, llm: Any, info: BackendInfo, *, batch_size: int = DEFAULT_BATCH_SIZE, max_length: int = 4096
+    ) -> None:
         self.llm = llm
         self.tokenizer = llm.get_tokenizer()
         self.info = info
@@ -241,49 +293,32 @@ class VLLMBackend:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_spec(cls, spec: BackendSpec, options: dict) -> VLLMBackend:
-        """Start a vLLM engine for the spec's model; BackendError when vLLM or the model is missing."""
-        from evalkit.backends.hf import _as_bool, _as_int, local_fingerprint
-
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise BackendError(
-                f"vllm backend: unknown --model-arg {', '.join(unknown)}; known: {', '.join(OPTIONS)}"
-            )
+    def from_spec(cls, spec: BackendSpec, options: dict, concurrency: int | None = None) -> VLLMBackend:
+        """Start a vLLM engine for the spec's model; BackendError when vLLM or the model is missing.
+        ``concurrency`` (the run's --concurrency) is the batch size."""
+        opts = VLLMOptions.parse(options, concurrency)
         vllm = _import_vllm()
-        kw: dict[str, Any] = {
-            "model": spec.target,
-            "trust_remote_code": _as_bool("trust_remote_code", options.get("trust_remote_code", False)),
-            "dtype": options.get("dtype", "auto"),
-            "tensor_parallel_size": _as_int("tensor_parallel_size", options.get("tensor_parallel_size", 1)),
-            "gpu_memory_utilization": float(options.get("gpu_memory_utilization", 0.9)),
-            "seed": 0,
-        }
-        if options.get("revision"):
-            kw["revision"] = options["revision"]
-        if options.get("max_length"):
-            kw["max_model_len"] = _as_int("max_length", options["max_length"], 2)
         try:
-            llm = vllm.LLM(**kw)
+            llm = vllm.LLM(**engine_kwargs(spec.target, opts))
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise BackendError(f"vllm:{spec.target}: could not start the engine: {first}") from None
+        model_config = llm.llm_engine.model_config
         local = Path(spec.target).expanduser()
         if local.is_dir():
             revision = local_fingerprint(local)
         else:
-            hf_config = getattr(llm.llm_engine.model_config, "hf_config", None)
-            revision = getattr(hf_config, "_commit_hash", None) or options.get("revision") or "main"
-        max_len = int(getattr(llm.llm_engine.model_config, "max_model_len", 4096))
-        info = BackendInfo(
-            backend="vllm",
-            model=spec.alias or spec.target,
+            hf_config = getattr(model_config, "hf_config", None)
+            revision = getattr(hf_config, "_commit_hash", None) or opts.revision or "main"
+        info = vllm_backend_info(
+            spec,
+            opts,
+            dtype=str(getattr(model_config, "dtype", opts.dtype)),
             revision=revision,
-            params_total=_count_params(spec.target, options.get("revision")),
-            extra={"dtype": str(kw["dtype"]), "tensor_parallel_size": kw["tensor_parallel_size"]},
+            params_total=_count_params(spec.target, opts.revision),
         )
-        bs = _as_int("batch_size", options.get("batch_size", 256))
-        return cls(llm, info, batch_size=bs, max_length=max_len)
+        max_len = int(getattr(model_config, "max_model_len", 4096))
+        return cls(llm, info, batch_size=opts.batch_size, max_length=max_len)
 
     async def generate(self, reqs: Sequence[Request]) -> list[Completion]:
         return await asyncio.to_thread(self._generate_sync, list(reqs))
@@ -294,22 +329,11 @@ class VLLMBackend:
     async def aclose(self) -> None:
         self.llm = None
 
-    def _encode(self, req: Request) -> list[int]:
-        from evalkit.backends.hf import encode_prompt
-
-        return encode_prompt(self.tokenizer, req)
-
-    def _split(self, req: Request, continuation: str) -> tuple[list[int], list[int]]:
-        from evalkit.backends.hf import encode_context_continuation, render_context
-
-        context, add_special = render_context(self.tokenizer, req)
-        return encode_context_continuation(self.tokenizer, context, continuation, add_special)
-
     def _generate_sync(self, reqs: list[Request]) -> list[Completion]:
         from vllm import SamplingParams
 
         out: dict[int, Completion] = {}
-        calls, errors = plan_generate(reqs, self._encode)
+        calls, errors = plan_generate(reqs, lambda r: encode_prompt(self.tokenizer, r))
         out.update(errors)
         if calls:
             t0 = time.perf_counter()
@@ -326,54 +350,60 @@ class VLLMBackend:
             except Exception as e:  # recorded per request, never raised
                 for call in calls:
                     for i in call.targets:
-                        out[i] = _error(f"{type(e).__name__}: {e}")
-        return [out.get(i) or _error("no result") for i in range(len(reqs))]
+                        out[i] = Completion.failed(f"{type(e).__name__}: {e}")
+        return [out.get(i) or Completion.failed("no result") for i in range(len(reqs))]
 
     def _loglikelihood_sync(self, reqs: list[Request]) -> list[Completion]:
         from vllm import SamplingParams
 
-        rows, errors = plan_loglikelihood(reqs, self._split, self.max_length)
-        out: dict[int, Completion] = dict(errors)
-        if not rows:
-            return [out.get(i) or _error("no result") for i in range(len(reqs))]
-        t0 = time.perf_counter()
-        try:
-            with self._lock:
-                results = self.llm.generate(
-                    [{"prompt_token_ids": list(r.token_ids)} for r in rows],
-                    SamplingParams(**loglikelihood_sampling_kwargs()),
-                    use_tqdm=False,
-                )
-        except Exception as e:
-            for r in rows:
-                out[r.request] = _error(f"{type(e).__name__}: {e}")
-            return [out.get(i) or _error("no result") for i in range(len(reqs))]
-        dt = time.perf_counter() - t0
-        scores: dict[int, dict[int, tuple[float, bool]]] = {}
-        for r, res in zip(rows, results, strict=True):
+        window = prompt_logprobs_window(self.max_length)
+        rows, out = plan_token_loglikelihood(reqs, self.tokenizer, window)
+        if rows:
+            t0 = time.perf_counter()
             try:
-                scores.setdefault(r.request, {})[r.continuation] = score_prompt_logprobs(
-                    res.prompt_logprobs, r
-                )
+                with self._lock:
+                    results = self.llm.generate(
+                        [{"prompt_token_ids": list(r.token_ids)} for r in rows],
+                        SamplingParams(**loglikelihood_sampling_kwargs()),
+                        use_tqdm=False,
+                    )
             except Exception as e:
-                out[r.request] = _error(str(e))
-        for i, req in enumerate(reqs):
-            if i in out:
-                continue
-            got = [scores[i][c] for c in range(len(req.continuations))]
-            mine = [r for r in rows if r.request == i]
-            out[i] = Completion(
-                text="",
-                finish_reason="stop",
-                usage=Usage(
-                    prompt_tokens=mine[0].n_context,
-                    completion_tokens=sum(len(r.token_ids) - r.n_context for r in mine),
-                ),
-                logprobs=tuple(g[0] for g in got),
-                greedy=tuple(g[1] for g in got),
-                latency_s=dt,
-            )
-        return [out[i] for i in range(len(reqs))]
+                for r in rows:
+                    out[r.request] = Completion.failed(f"{type(e).__name__}: {e}")
+            else:
+                out.update(completions_from_prompt_logprobs(reqs, rows, results, time.perf_counter() - t0))
+        return [out.get(i) or Completion.failed("no result") for i in range(len(reqs))]
+
+
+def completions_from_prompt_logprobs(
+    reqs: Sequence[Request], rows: Sequence[LLRow], results: Sequence[Any], latency_s: float
+) -> dict[int, Completion]:
+    """One Completion per request from vLLM's RequestOutputs (``.prompt_logprobs``) of its rows."""
+    out: dict[int, Completion] = {}
+    scores: dict[int, dict[int, tuple[float, bool]]] = {}
+    for r, res in zip(rows, results, strict=True):
+        try:
+            scores.setdefault(r.request, {})[r.continuation] = score_prompt_logprobs(res.prompt_logprobs, r)
+        except Exception as e:
+            out[r.request] = Completion.failed(str(e))
+    by_request: dict[int, list[LLRow]] = {}
+    for r in rows:
+        by_request.setdefault(r.request, []).append(r)
+    for i, mine in by_request.items():
+        if i in out:
+            continue
+        got = [scores[i][c] for c in range(len(reqs[i].continuations))]
+        out[i] = Completion(
+            text="",
+            finish_reason="stop",
+            usage=Usage(
+                prompt_tokens=mine[0].n_context, completion_tokens=sum(r.n_continuation for r in mine)
+            ),
+            logprobs=tuple(g[0] for g in got),
+            greedy=tuple(g[1] for g in got),
+            latency_s=latency_s,
+        )
+    return out
 
 
 def _count_params(target: str, revision: str | None) -> int | None:

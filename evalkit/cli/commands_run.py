@@ -68,7 +68,11 @@ def run(
         help="Run folder (default results/runs/<run_id>; the same command reuses it and resumes).",
     ),
     concurrency: int | None = typer.Option(
-        None, "--concurrency", min=1, help="Requests in flight (default: the backend's limit)."
+        None,
+        "--concurrency",
+        min=1,
+        help="Requests in flight at once (default: the backend's own, 32 for openai). For the "
+        "in-process backends (hf, vllm, lmeval) this is the batch size.",
     ),
     max_error_rate: float = typer.Option(
         0.0,

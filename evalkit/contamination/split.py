@@ -60,21 +60,18 @@ def parse_date(value: str | dt.date, option: str = "--cutoff") -> dt.date:
 
 def _candidate_names(model_spec: str) -> list[str]:
     """Names under which a backend spec's model may be in the catalog, most specific first."""
+    from evalkit.backends import parse_spec
+
     s = model_spec.strip()
     names = [s]
-    kind, sep, target = s.partition(":")
-    if sep and kind in ("openai", "hf", "vllm", "lmeval", "replay"):
-        if kind == "openai":
-            names.append(target.rpartition("@")[2])
-        elif kind == "lmeval":
-            for part in target.split(","):
-                key, eq, value = part.partition("=")
-                if eq and key.strip() in ("pretrained", "model", "path"):
-                    names.append(value.strip())
-        elif kind == "replay":
-            names += _replay_names(Path(target))
-        else:
-            names += [target, target.rpartition("@")[0] or target]
+    try:
+        spec = parse_spec(s)
+    except EvalkitError:  # not a spec: a bare model name, looked up as it is
+        spec = None
+    if spec is not None:
+        names += spec.model_names()
+        if spec.kind == "replay":
+            names += _replay_names(Path(spec.target))
     out: list[str] = []
     for n in names:
         for cand in (n, n.rstrip("/").rsplit("/", 1)[-1]):

@@ -6,22 +6,17 @@ Only successful completions are cached: an error is retried on the next run.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
+from evalkit.paths import cache_dir
 from evalkit.types import Completion
 
 
 def default_cache_path() -> Path:
-    base = os.environ.get("EVALKIT_CACHE_DIR")
-    if base:
-        return Path(base) / "responses.sqlite"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("evalkit")) / "responses.sqlite"
+    return cache_dir() / "responses.sqlite"
 
 
 class ResponseCache:

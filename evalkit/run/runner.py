@@ -133,7 +133,7 @@ def prepare(cfg: RunConfig) -> tuple[Backend, list[TaskPlan]]:
         if cfg.limit is not None:
             samples = samples[: cfg.limit]  # before sharding: the shards of --limit N cover those N items
         loaded_tasks.append((t, _apply_shard(samples, cfg.shard), loaded, n_available, info))
-    backend = make_backend(spec, cfg.model_args)
+    backend = make_backend(spec, cfg.model_args, concurrency=cfg.concurrency)
     plans = []
     for t, samples, loaded, n_available, info in loaded_tasks:
         plan = plan_task(
@@ -299,9 +299,7 @@ async def send_and_record(
                 recorder.record_cached(req, comp)
             recorder.waiting = pending.waiting
             if pending.to_send:
-                check = getattr(backend, "check", None)  # TODO(merge)
-                if check is not None:
-                    await check()  # a wrong URL or model name fails once, before thousands of requests
+                await backend.check()  # a wrong URL or model name fails once, not once per request  # a wrong URL or model name fails once, before thousands of requests
                 await execute(backend, pending.to_send, recorder.on_answer, cfg.concurrency)
         finally:
             progress.close()
@@ -378,7 +376,7 @@ async def _run_locked(
     requests = [r for p in plans for r in p.requests]
     scorers = {p.task.spec.name: TaskScorer(p.task.spec) for p in plans}
     cache = None
-    if cfg.use_cache and getattr(backend, "cacheable", True):  # TODO(merge): backend.cacheable
+    if cfg.use_cache and backend.cacheable:
         cache = ResponseCache(cfg.cache_path or default_cache_path())
         manifest["cache"] = str(cache.path)
     try:

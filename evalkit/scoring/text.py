@@ -5,6 +5,7 @@ All functions are linear in the text length: model output is untrusted and may b
 
 from __future__ import annotations
 
+from evalkit.stops import cut_at_stop
 from evalkit.types import Completion
 
 _OPEN, _CLOSE = "<think>", "</think>"
@@ -53,17 +54,6 @@ def split_reasoning(text: str) -> tuple[str, str | None, bool]:
         reasoning.append(rest[:k])
         rest = rest[k + len(_CLOSE) :]
     return rest, ("\n".join(reasoning) if reasoning else None), truncated
-
-
-def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
-    """Cut ``text`` at the first stop sequence, even where the backend ignored it."""
-    cut = len(text)
-    for s in stop:
-        if s:
-            i = text.find(s, 0, cut)
-            if i != -1:
-                cut = i
-    return text[:cut]
 
 
 def answer_text(completion: Completion, stop: tuple[str, ...] | list[str]) -> tuple[str, bool]:
