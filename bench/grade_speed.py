@@ -28,12 +28,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from evalkit.scoring import ScoringContext, score_completion  # noqa: E402
-from evalkit.scoring.extract import extract_boxed  # noqa: E402
+from evalkit.scoring import score_completion  # noqa: E402
+from evalkit.scoring.extractors.math import extract_boxed  # noqa: E402
 from evalkit.scoring.latex import normalize_answer  # noqa: E402
 from evalkit.scoring.mathequiv import clear_cache  # noqa: E402
 from evalkit.scoring.sandbox import default_sandbox  # noqa: E402
-from evalkit.types import Completion, Sample  # noqa: E402
+from evalkit.types import Completion, Sample, ScoringContext  # noqa: E402
 
 DATA_FILE = Path("hf") / "HuggingFaceH4" / "MATH-500" / "test.jsonl"
 

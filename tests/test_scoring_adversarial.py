@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from evalkit.scoring.mathequiv import clear_cache
-from evalkit.scoring.registry import ScoringContext, score_completion
+from evalkit.scoring.registry import score_completion
 from evalkit.scoring.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, default_sandbox
-from evalkit.types import Completion, Extraction, Grade, Sample
+from evalkit.types import Completion, Extraction, Grade, Sample, ScoringContext
 
 LIMIT_S = 2.0  # a short hard limit keeps the test fast; one case below uses the 5 s default
 
@@ -84,8 +84,8 @@ def test_evaluating_process_never_loads_sympy() -> None:
     """The parent process cannot eval model text through sympy: it never imports it."""
     code = (
         "import sys\n"
-        "from evalkit.scoring.registry import ScoringContext, score_completion\n"
-        "from evalkit.types import Completion, Sample\n"
+        "from evalkit.scoring.registry import score_completion\n"
+        "from evalkit.types import Completion, Sample, ScoringContext\n"
         "for pred, gold in [('\\\\boxed{x^2+2x+1}', '(x+1)^2'), ('\\\\boxed{\\\\frac{1}{2}}', '0.5'), ('\\\\boxed{[1,2)}', '[1,2)')]:\n"
         "    s = Sample(id='1', task='t', question='', answer=gold)\n"
         "    e, g = score_completion(Completion(text=pred, finish_reason='stop'), s, 'boxed', 'math', ScoringContext())\n"

@@ -30,7 +30,8 @@ from evalkit.contamination.split import MIN_POST_ITEMS, Cutoff, classify, parse_
 from evalkit.errors import EvalkitError
 from evalkit.run.records import RECORDS_FILE, latest_records
 from evalkit.run.summary import scored_rows
-from evalkit.scoring.metrics import MetricResult, ScoredRow, get_metric
+from evalkit.scoring.metrics import MetricResult, ScoredRow
+from evalkit.scoring.registry import get_metric
 
 GAP_COLUMNS = [
     "task", "model", "cutoff", "cutoff_figure", "margin_days",

@@ -28,8 +28,8 @@ from evalkit.errors import EvalkitError
 from evalkit.run.manifest import MANIFEST_FILE, write_json_atomic
 from evalkit.run.records import RECORDS_FILE, latest_records
 from evalkit.run.summary import SUMMARY_FILE, build_summary, summarize_tasks
-from evalkit.scoring.registry import ScoringContext, score_completion
-from evalkit.types import Completion, Sample
+from evalkit.scoring.registry import score_completion
+from evalkit.types import Completion, Sample, ScoringContext
 
 
 @dataclass

@@ -28,12 +28,12 @@ from evalkit.run.manifest import MANIFEST_FILE, environment, now_iso, read_manif
 from evalkit.run.plan import TaskPlan, plan_task
 from evalkit.run.records import RECORDS_FILE, RecordWriter, latest_records, make_record, request_record_id
 from evalkit.run.summary import SUMMARY_FILE, build_summary, summarize_task
-from evalkit.scoring.registry import ScoringContext, score_completion
+from evalkit.scoring.registry import score_completion
 from evalkit.secrets import redact_mapping, redact_spec, redact_text
 from evalkit.tasks.data import resolve_data_dir
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.registry import discover
-from evalkit.types import Completion, Request, Sample
+from evalkit.types import Completion, Request, Sample, ScoringContext
 
 SampleFilter = Callable[[LoadedTask, list[Sample]], tuple[list[Sample], dict[str, Any]]]
 

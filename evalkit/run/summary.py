@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from evalkit import __version__
-from evalkit.scoring.metrics import ScoredRow, get_metric
+from evalkit.scoring.metrics import ScoredRow
+from evalkit.scoring.registry import get_metric
 
 SUMMARY_FILE = "summary.json"
 

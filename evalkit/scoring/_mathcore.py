@@ -24,6 +24,8 @@ from sympy import Basic, FiniteSet, Interval, MatrixBase, Tuple
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import Boolean
 
+from evalkit.scoring.mathequiv import DEFAULT_REL_TOL
+
 # math-verify warns once that we disabled its SIGALRM timeouts; the parent's kill replaces them.
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)
 logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
@@ -113,7 +115,7 @@ def numbers_agree(g: Any, p: Any, rel_tol: float) -> bool:
 
 def compare(gold: str, pred: str, options: dict[str, Any]) -> tuple[bool, str]:
     """Is ``pred`` equivalent to ``gold``? Returns (equal, reason)."""
-    rel_tol = float(options.get("rel_tol", 1e-4))
+    rel_tol = float(options.get("rel_tol", DEFAULT_REL_TOL))
     set_relation = bool(options.get("set_relation", True))
     gs = parse_answer(gold)
     ps = parse_answer(pred)
@@ -191,7 +193,7 @@ def _enable_two_stage_parsing() -> bool:
     would be returned with the LL prediction mode), or it will report a syntax error"; the
     grammar's only predicates are operator precedence. latex2sympy turns every syntax error into
     an exception, so on any failure the same input is parsed again in LL mode: results are the
-    same, warm parses are ~1.7x faster. Checked on the warm-up answers below before it is kept;
+    same, warm parses are ~1.7x faster. Checked on the warm-up answers above before it is kept;
     ``EVALKIT_MATH_SLL=0`` turns it off.
     """
     import os
@@ -247,14 +249,10 @@ def _enable_two_stage_parsing() -> bool:
 
 def warm_up() -> None:
     """Load the ANTLR parser and sympy's lazy parts once, before workers are forked."""
-    global TWO_STAGE_PARSING
-    TWO_STAGE_PARSING = _enable_two_stage_parsing()
+    _enable_two_stage_parsing()
     for g, p in _WARM_UP:
         compare(g, p, {})
     parse_answer.cache_clear()
-
-
-TWO_STAGE_PARSING = False
 
 
 warm_up()
