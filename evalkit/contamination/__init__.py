@@ -7,8 +7,9 @@ tools that make that visible:
   cutoff taken from the catalog and its source recorded; exclude listed item ids.
 - ``gap``: pre- versus post-cutoff scores over the same run, with intervals for both and for the gap.
 - ``ngram``: hashed n-gram overlap between benchmark items and a streamed training corpus.
-- ``fresh``: problems generated from templates, with answers computed by sympy, dated the day they
-  are generated, so they cannot be in any training set.
+- fresh problems (``evalkit contamination fresh``): generated from templates, with answers computed
+  by sympy, dated the day they are generated, so they cannot be in any training set. The template
+  engine is a dataset source and lives in ``evalkit.tasks.generated``.
 
 Modules are imported on use; importing this package loads nothing heavy.
 """
