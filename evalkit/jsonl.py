@@ -36,7 +36,8 @@ def _object(path: Path, lineno: int, line: str) -> dict[str, Any]:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise DataError(
-            f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); each line must be one JSON object"
+            f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); "
+            f"each line must be one JSON object"
         ) from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}:{lineno}: each line must be a JSON object, got {type(obj).__name__}")

@@ -110,7 +110,9 @@ def test_custom_template_with_choice_and_derived(tmp_path: Path) -> None:
       k: {int: [2, 4]}
     derived: {total: "n*k"}
     where: ["total > 10"]
-    question: "{{ who }} buys {{ n }} bags of {{ k }} apples ({{ total }} in all). How many bags of {{ k|paren }}?"
+    question: >-
+      {{ who }} buys {{ n }} bags of {{ k }} apples ({{ total }} in all).
+      How many bags of {{ k|paren }}?
     answer: "total / k"
 """,
     )

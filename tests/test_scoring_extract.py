@@ -210,7 +210,10 @@ def test_choice_letters_follow_the_items_options() -> None:
 
 def test_choice_cuts_at_stop_sequences_before_searching() -> None:
     # A base model keeps writing an invented question with its own answer.
-    text = "The answer is (A).\n\nQuestion: Which is larger?\nOptions: ...\nAnswer: Let's think. The answer is (C)."
+    text = (
+        "The answer is (A).\n\nQuestion: Which is larger?\nOptions: ...\n"
+        "Answer: Let's think. The answer is (C)."
+    )
     assert ex("choice", text, choices=OPTS4, stop=("Question:",)).answer == "A"
     assert ex("choice", text, choices=OPTS4).answer == "C"
 

@@ -156,14 +156,19 @@ def test_mmlu_pro_prompt_structure_on_synthetic_rows(tmp_path: Path) -> None:
         pool = load_fewshot_pool(t, data)
         _, prompt = render(t, samples[0], select_fewshot(t.spec, samples[0], pool))
         instruction = (
-            "The following are multiple choice questions (with answers) about toy. Think step by step and then finish "
+            "The following are multiple choice questions (with answers) about toy. "
+            "Think step by step and then finish "
             'your answer with "the answer is (X)" where X is the correct letter choice.\n'
         )
         shots = "".join(
-            f"Question:\nExemplar {i}?\nOptions:\nA. p\nB. q\nC. r\nAnswer: Let's think step by step. Reason {i}. The answer is (B).\n\n"
+            f"Question:\nExemplar {i}?\nOptions:\nA. p\nB. q\nC. r\n"
+            f"Answer: Let's think step by step. Reason {i}. The answer is (B).\n\n"
             for i in range(5)
         )
-        final = "Question:\nWhich is {{ not }} a template?\nOptions:\nA. one\nB. two\nC. three\nD. four\nAnswer: Let's think step by step."
+        final = (
+            "Question:\nWhich is {{ not }} a template?\nOptions:\nA. one\nB. two\nC. three\nD. four\n"
+            "Answer: Let's think step by step."
+        )
         assert prompt == instruction + shots + final
         assert samples[0].choices == ("one", "two", "three", "four")
         assert samples[0].date == dt.date(2024, 6, 3)  # stemez: MMLU-Pro's release
@@ -173,7 +178,8 @@ def test_mmlu_pro_prompt_structure_on_synthetic_rows(tmp_path: Path) -> None:
     messages, prompt = render(t, samples[0])
     assert prompt is None and messages is not None and [m.role for m in messages] == ["user"]
     assert messages[0].content == (
-        "The following is a multiple choice question (with answer) about toy. Think step by step and then output the "
+        "The following is a multiple choice question (with answer) about toy. "
+        "Think step by step and then output the "
         'answer in the format of "The answer is (X)" at the end.\n\n'
         "Question: Which is {{ not }} a template?\nOptions: A. one\nB. two\nC. three\nD. four\nAnswer: "
     )

@@ -89,7 +89,8 @@ def rescore(
 
     res = rescore_run(run_dir, workers=threads)
     typer.echo(
-        f"rescored {res.rescored} records ({res.changed} changed correctness; {res.errors_kept} errors kept as errors"
+        f"rescored {res.rescored} records ({res.changed} changed correctness; "
+        f"{res.errors_kept} errors kept as errors"
         + (
             f"; {res.unknown_task} of tasks missing from the manifest kept as they were"
             if res.unknown_task

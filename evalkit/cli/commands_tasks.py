@@ -87,7 +87,8 @@ def show(
     typer.echo(f"# {task.spec.name} v{task.spec.version}: {len(samples)} items from {loaded.source}")
     g = task.spec.generation
     typer.echo(
-        f"# generation: max_tokens={g.max_tokens} temperature={g.temperature} stop={g.stop} repeats={g.repeats}"
+        f"# generation: max_tokens={g.max_tokens} temperature={g.temperature} stop={g.stop} "
+        f"repeats={g.repeats}"
     )
     for s in samples[:n]:
         messages, prompt = render(task, s, select_fewshot(task.spec, s, pool))

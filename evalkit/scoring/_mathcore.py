@@ -13,6 +13,7 @@ to ``parse_expr``.
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
 from typing import Any
 
@@ -186,6 +187,19 @@ _WARM_UP = (
 )
 
 
+def _latex2sympy_parser() -> tuple[Any, Any] | None:
+    """(latex2sympy's parser class, ANTLR's PredictionMode), when the parser class has the two
+    methods the two-stage parsing wraps."""
+    try:
+        from antlr4.atn.PredictionMode import PredictionMode
+        from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy
+    except ImportError:
+        return None
+    if not (hasattr(_Latex2Sympy, "create_parser") and hasattr(_Latex2Sympy, "parse")):
+        return None
+    return _Latex2Sympy, PredictionMode
+
+
 def _enable_two_stage_parsing() -> bool:
     """Make latex2sympy's ANTLR parser try SLL prediction first and fall back to full LL.
 
@@ -196,17 +210,12 @@ def _enable_two_stage_parsing() -> bool:
     same, warm parses are ~1.7x faster. Checked on the warm-up answers above before it is kept;
     ``EVALKIT_MATH_SLL=0`` turns it off.
     """
-    import os
-
     if os.environ.get("EVALKIT_MATH_SLL", "1") == "0":
         return False
-    try:
-        from antlr4.atn.PredictionMode import PredictionMode
-        from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy
-    except ImportError:
+    found = _latex2sympy_parser()
+    if found is None:
         return False
-    if not (hasattr(_Latex2Sympy, "create_parser") and hasattr(_Latex2Sympy, "parse")):
-        return False
+    _Latex2Sympy, PredictionMode = found
     orig_create, orig_parse = _Latex2Sympy.create_parser, _Latex2Sympy.parse
 
     def create_parser(self: Any, latex_str: str) -> Any:

@@ -169,7 +169,8 @@ def is_metric(name: str) -> bool:
 def scorer_version(extract_name: str, grade_name: str) -> str:
     """The versions of an extractor and a grader, e.g. ``"choice.1+choice.1"``: stored with every
     grade, so grades from different scoring code are never mixed unnoticed."""
-    return f"{extract_name}.{extractor_entry(extract_name).version}+{grade_name}.{grader_entry(grade_name).version}"
+    extract_version = extractor_entry(extract_name).version
+    return f"{extract_name}.{extract_version}+{grade_name}.{grader_entry(grade_name).version}"
 
 
 def score_completion(

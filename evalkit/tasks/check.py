@@ -403,9 +403,8 @@ def format_report(rep: CheckReport, show: int = 20) -> list[str]:
         lines.append(f"  note: {note}")
     if rep.problem_counts:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(rep.problem_counts.items()))
-        lines.append(
-            f"  {sum(rep.problem_counts.values())} problem(s) ({counts}); first {min(show, len(rep.problems))}:"
-        )
+        total, shown = sum(rep.problem_counts.values()), min(show, len(rep.problems))
+        lines.append(f"  {total} problem(s) ({counts}); first {shown}:")
         for prob in rep.problems[:show]:
             lines.append(f"    [{prob.check}] item {prob.sample_id}: {prob.message}")
             if prob.completion is not None:

@@ -220,7 +220,8 @@ def find_template(name: str, yaml_folder: Path | None = None, data_dir: Path | N
             return c
     builtin = ", ".join(sorted(f.name for f in BUILTIN_TEMPLATES_DIR.glob("*.yaml"))) or "none"
     raise EvalkitError(
-        f"template file {name!r} not found (looked in: {', '.join(map(str, cands))}); built-in templates: {builtin}"
+        f"template file {name!r} not found (looked in: {', '.join(map(str, cands))}); "
+        f"built-in templates: {builtin}"
     )
 
 
@@ -336,8 +337,8 @@ def generate_items(
                 break
         else:
             raise EvalkitError(
-                f"{origin}: template {tid} gave no new item satisfying its conditions in {MAX_ATTEMPTS} draws; "
-                f"widen its ranges or generate fewer items"
+                f"{origin}: template {tid} gave no new item satisfying its conditions in "
+                f"{MAX_ATTEMPTS} draws; widen its ranges or generate fewer items"
             )
         question, answer, variables = got
         seen.add(question)

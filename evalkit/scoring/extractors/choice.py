@@ -302,7 +302,8 @@ TIERS: tuple[Callable[[_Input], Decision | None], ...] = (
 
 
 def find_choice(text: str, letters: str, options: Sequence[str] = ()) -> Decision:
-    """(letter or ABSTAIN or None, method): the first tier of ``TIERS`` that decides. See ``extract_choice``."""
+    """(letter or ABSTAIN or None, method): the first tier of ``TIERS`` that decides (see
+    ``extract_choice``)."""
     c = _Input(text, letters, _OptionIndex(options, letters), _regexes(letters))
     for tier in TIERS:
         decision = tier(c)
