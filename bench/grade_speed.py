@@ -22,18 +22,19 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from evalkit.scoring import ScoringContext, score_completion  # noqa: E402
-from evalkit.scoring.extract import extract_boxed  # noqa: E402
+from evalkit.scoring import score_completion  # noqa: E402
+from evalkit.scoring.extractors.math import extract_boxed  # noqa: E402
 from evalkit.scoring.latex import normalize_answer  # noqa: E402
 from evalkit.scoring.mathequiv import clear_cache  # noqa: E402
 from evalkit.scoring.sandbox import default_sandbox  # noqa: E402
-from evalkit.types import Completion, Sample  # noqa: E402
+from evalkit.types import Completion, Sample, ScoringContext  # noqa: E402
 
 DATA_FILE = Path("hf") / "HuggingFaceH4" / "MATH-500" / "test.jsonl"
 
@@ -58,7 +59,11 @@ def report(name: str, lat: list[float], wall: float, correct: int, n: int) -> di
     }
 
 
-def main() -> int:
+Timing = tuple[list[float], float, int]  # per-check latencies, wall seconds, correct checks
+Miss = tuple[str, str, str, str | None, str]  # method, item id, gold, answer, reason
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     default_dir = os.environ.get("EVALKIT_DATA_DIR") or str(REPO.parent / "shared" / "data")
     ap.add_argument(
@@ -69,8 +74,109 @@ def main() -> int:
         "--rounds", type=int, default=3, help="interleaved rounds per method; the best is reported"
     )
     ap.add_argument("--json", action="store_true", help="also print the numbers as JSON")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def fresh_sandbox() -> float:
+    """A new pool (empty caches, as at the start of a run); returns its start-up time."""
+    default_sandbox().close()
+    clear_cache()
+    t = time.perf_counter()
+    default_sandbox().check("1", "2")
+    return time.perf_counter() - t
+
+
+def _threaded(n: int, threads: int, one: Callable[[int], tuple[float, bool]]) -> Timing:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        out = list(pool.map(one, range(n)))
+    return [x[0] for x in out], time.perf_counter() - t0, sum(x[1] for x in out)
+
+
+class Methods:
+    """The three ways of grading the same MATH-500 pairs; each records what it did not grade correct."""
+
+    def __init__(self, rows: list[dict], threads: int) -> None:
+        self.rows = rows
+        self.threads = threads
+        self.misses: list[Miss] = []
+        self.ctx = ScoringContext()
+        self.samples = [
+            Sample(id=r["unique_id"], task="math500", question="", answer=r["answer"]) for r in rows
+        ]
+        self.comps = [Completion(text=r["solution"], finish_reason="stop") for r in rows]
+        self.pairs = []
+        for smp, c in zip(self.samples, self.comps, strict=True):
+            ex = extract_boxed(c, smp, self.ctx)
+            self.pairs.append((normalize_answer(smp.answer), normalize_answer(ex.answer or "")))
+
+    def _miss(self, method: str, i: int, answer: str | None, reason: str) -> None:
+        self.misses.append((method, self.rows[i]["unique_id"], self.rows[i]["answer"], answer, reason))
+
+    def evalkit(self) -> Timing:
+        def one(i: int) -> tuple[float, bool]:
+            t = time.perf_counter()
+            ex, g = score_completion(self.comps[i], self.samples[i], "boxed", "math", self.ctx)
+            if not g.correct:
+                self._miss("evalkit", i, ex.answer, g.reason)
+            return time.perf_counter() - t, g.correct
+
+        return _threaded(len(self.rows), self.threads, one)
+
+    def sandbox(self) -> Timing:
+        sandbox = default_sandbox()
+
+        def one(i: int) -> tuple[float, bool]:
+            t = time.perf_counter()
+            ok, reason = sandbox.check(self.pairs[i][0], self.pairs[i][1])
+            if not ok:
+                self._miss("sandbox", i, self.pairs[i][1], reason)
+            return time.perf_counter() - t, ok
+
+        return _threaded(len(self.rows), self.threads, one)
+
+    def math_verify(self) -> Timing:
+        from math_verify import parse, verify
+
+        lat, correct = [], 0
+        t0 = time.perf_counter()
+        for i, r in enumerate(self.rows):
+            t = time.perf_counter()
+            ok = verify(parse("\\boxed{" + r["answer"] + "}"), parse(r["solution"]))
+            lat.append(time.perf_counter() - t)
+            correct += ok
+            if not ok:
+                self._miss("math-verify", i, None, "not verified")
+        return lat, time.perf_counter() - t0, correct
+
+
+def run_rounds(methods: Methods, rounds: int) -> tuple[dict[str, Timing], dict[str, Timing]]:
+    """(first round, best round) per method.
+
+    Interleaved rounds: the machine may be shared, and a background burst should not decide the
+    ratio. Each evalkit round starts a fresh pool (empty caches, as a new evaluation would);
+    math-verify stays in this process, so its later rounds run with ANTLR tables warmed by the
+    earlier ones. Round 1 is cold for all three (this process never parsed LaTeX before).
+    """
+    first: dict[str, Timing] = {}
+    best: dict[str, Timing] = {}
+    for _ in range(rounds):
+        for name, fn in (
+            ("evalkit", methods.evalkit),
+            ("evalkit sandbox", methods.sandbox),
+            ("math-verify", methods.math_verify),
+        ):
+            if name != "math-verify":
+                fresh_sandbox()
+            res = fn()
+            first.setdefault(name, res)
+            if name not in best or res[1] < best[name][1]:
+                best[name] = res
+    return first, best
+
+
+def main() -> int:
+    args = parse_args()
     path = Path(args.data_dir) / DATA_FILE
     if not path.is_file():
         print(
@@ -81,65 +187,7 @@ def main() -> int:
         return 2
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     n = len(rows)
-    ctx = ScoringContext()
-    samples = [Sample(id=r["unique_id"], task="math500", question="", answer=r["answer"]) for r in rows]
-    comps = [Completion(text=r["solution"], finish_reason="stop") for r in rows]
-    pairs = []
-    for s, c in zip(samples, comps, strict=True):
-        ex = extract_boxed(c, s, ctx)
-        pairs.append((normalize_answer(s.answer), normalize_answer(ex.answer or "")))
-    misses: list[tuple] = []
-
-    def fresh_sandbox() -> float:
-        """A new pool (empty caches, as at the start of a run); returns its start-up time."""
-        default_sandbox().close()
-        clear_cache()
-        t = time.perf_counter()
-        default_sandbox().check("1", "2")
-        return time.perf_counter() - t
-
-    def run_evalkit() -> tuple[list[float], float, int]:
-        def one(i: int) -> tuple[float, bool]:
-            t = time.perf_counter()
-            ex, g = score_completion(comps[i], samples[i], "boxed", "math", ctx)
-            if not g.correct:
-                misses.append(("evalkit", rows[i]["unique_id"], rows[i]["answer"], ex.answer, g.reason))
-            return time.perf_counter() - t, g.correct
-
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(args.threads) as pool:
-            out = list(pool.map(one, range(n)))
-        return [x[0] for x in out], time.perf_counter() - t0, sum(x[1] for x in out)
-
-    def run_sandbox() -> tuple[list[float], float, int]:
-        sandbox = default_sandbox()
-
-        def one(i: int) -> tuple[float, bool]:
-            t = time.perf_counter()
-            ok, reason = sandbox.check(pairs[i][0], pairs[i][1])
-            if not ok:
-                misses.append(("sandbox", rows[i]["unique_id"], rows[i]["answer"], pairs[i][1], reason))
-            return time.perf_counter() - t, ok
-
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(args.threads) as pool:
-            out = list(pool.map(one, range(n)))
-        return [x[0] for x in out], time.perf_counter() - t0, sum(x[1] for x in out)
-
-    from math_verify import parse, verify
-
-    def run_math_verify() -> tuple[list[float], float, int]:
-        lat, correct = [], 0
-        t0 = time.perf_counter()
-        for r in rows:
-            t = time.perf_counter()
-            ok = verify(parse("\\boxed{" + r["answer"] + "}"), parse(r["solution"]))
-            lat.append(time.perf_counter() - t)
-            correct += ok
-            if not ok:
-                misses.append(("math-verify", r["unique_id"], r["answer"], None, "not verified"))
-        return lat, time.perf_counter() - t0, correct
-
+    methods = Methods(rows, args.threads)
     startup = fresh_sandbox()
     print(
         f"sandbox start-up: {startup:.2f} s ({default_sandbox().size} worker processes; once per evaluation)"
@@ -148,24 +196,7 @@ def main() -> int:
         f"{n} MATH-500 reference solutions, {args.rounds} interleaved round(s) per method, "
         f"{args.threads} grading thread(s), {os.cpu_count()} CPU(s)\n"
     )
-    first: dict[str, tuple[list[float], float, int]] = {}
-    best: dict[str, tuple[list[float], float, int]] = {}
-    # Interleaved rounds: the machine may be shared, and a background burst should not decide the
-    # ratio. Each evalkit round starts a fresh pool (empty caches, as a new evaluation would);
-    # math-verify stays in this process, so its later rounds run with ANTLR tables warmed by the
-    # earlier ones. Round 1 is cold for all three (this process never parsed LaTeX before).
-    for _ in range(args.rounds):
-        for name, fn in (
-            ("evalkit", run_evalkit),
-            ("evalkit sandbox", run_sandbox),
-            ("math-verify", run_math_verify),
-        ):
-            if name != "math-verify":
-                fresh_sandbox()
-            res = fn()
-            first.setdefault(name, res)
-            if name not in best or res[1] < best[name][1]:
-                best[name] = res
+    first, best = run_rounds(methods, args.rounds)
     results: dict[str, dict[str, dict[str, float]]] = {}
     for label, table in (("round 1 (cold)", first), (f"best of {args.rounds} rounds", best)):
         print(f"-- {label}")
@@ -177,11 +208,12 @@ def main() -> int:
         )
     st = default_sandbox().stats
     print(
-        f"last pool: {st.checks} checks, {st.timeouts} timeouts, {st.crashes} crashes, {st.started} workers started"
+        f"last pool: {st.checks} checks, {st.timeouts} timeouts, {st.crashes} crashes, "
+        f"{st.started} workers started"
     )
-    if misses:
+    if methods.misses:
         print("\nnot graded correct:")
-        for m in sorted(set(misses)):
+        for m in sorted(set(methods.misses), key=str):
             print("  ", m)
     else:
         print("\nevery reference answer graded correct by all three, in every round")

@@ -81,7 +81,7 @@ def benchmark_items(data_dir: str | None) -> tuple[str, list[tuple[str, str]]]:
     for cand in [data_dir, os.environ.get("EVALKIT_DATA_DIR"), str(REPO.parent / "shared" / "data")]:
         if cand and (Path(cand) / "hf" / "HuggingFaceH4" / "MATH-500").is_dir():
             return f"math500 (from {cand})", task_items(["math500"], cand)
-    from evalkit.contamination.fresh import BUILTIN_TEMPLATES_DIR, generate_items
+    from evalkit.tasks.generated import BUILTIN_TEMPLATES_DIR, generate_items
 
     rows = generate_items(BUILTIN_TEMPLATES_DIR / "fresh_arithmetic.templates.yaml", 500, seed=0)
     return "500 generated fresh_arithmetic items (MATH-500 not found)", [

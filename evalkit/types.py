@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length", "error"]
 RequestKind = Literal["generate", "loglikelihood"]
@@ -171,6 +171,67 @@ class Grade:
     correct: bool
     reason: str = ""
     points: float | None = None  # benchmark-specific points (AMC), None when not applicable
+
+
+class _Component(Protocol):
+    """A named extractor or grader with its options (``tasks.spec.ComponentRef`` has this shape)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+
+
+class _Scorer(Protocol):
+    """An extractor and a grader (``tasks.spec.ScorerSpec`` has this shape)."""
+
+    @property
+    def extract(self) -> _Component: ...
+    @property
+    def grade(self) -> _Component: ...
+
+
+class _Generation(Protocol):
+    @property
+    def stop(self) -> Sequence[str]: ...
+
+
+class _Task(_Scorer, Protocol):
+    """What scoring reads of a task (``tasks.spec.TaskSpec`` has this shape): its stop sequences and
+    its primary scorer (the top-level ``extract``/``grade``)."""
+
+    @property
+    def generation(self) -> _Generation: ...
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """The task-level settings an extractor and a grader see: the task's stop sequences (every
+    extractor cuts there, even where the backend ignored them) and the options written under
+    ``extract:``/``grade:`` in the YAML."""
+
+    stop: tuple[str, ...] = ()
+    extract_options: Mapping[str, Any] = field(default_factory=dict)
+    grade_options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_scorer(cls, spec: _Task, scorer: _Scorer) -> ScoringContext:
+        """The context one of a task's scorers runs with: the task's stop sequences and that
+        scorer's component options.
+
+        Every scoring path (runner, rescore, `evalkit grade --task`, `tasks check`, lm-eval export)
+        builds its context here, so they cannot drift apart.
+        """
+        return cls(
+            stop=tuple(spec.generation.stop),
+            extract_options=dict(scorer.extract.options),
+            grade_options=dict(scorer.grade.options),
+        )
+
+    @classmethod
+    def for_task(cls, spec: _Task) -> ScoringContext:
+        """The context of a task's primary scorer (its top-level ``extract``/``grade``)."""
+        return cls.for_scorer(spec, spec)
 
 
 @dataclass(frozen=True)

@@ -195,10 +195,9 @@ def test_protocol_defaults_exist_on_every_backend_class() -> None:
     assert b.cacheable and b.batch_size == 1
 
 
-def test_exported_tasks_keep_working_from_the_old_import_path() -> None:
-    """Folders exported before the exporter moved import ExportedTask from its old home."""
-    from evalkit.backends.lmeval_export import ExportedTask as old
-    from evalkit.export.lmeval import UTILS_SOURCE, ExportedTask
+def test_exported_hooks_import_the_exporter_from_export() -> None:
+    # A backend sees requests, not tasks: the exporter lives in evalkit.export (no shim in backends/).
+    from evalkit.export.lmeval import UTILS_SOURCE
 
-    assert old is ExportedTask
     assert "from evalkit.export.lmeval import ExportedTask" in UTILS_SOURCE
+    assert "evalkit.backends" not in UTILS_SOURCE

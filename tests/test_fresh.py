@@ -9,16 +9,19 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from conftest import contamination_cli
 
-from evalkit.contamination.fresh import (
+from evalkit.errors import EvalkitError
+from evalkit.tasks.generated import (
     BUILTIN_TEMPLATES_DIR,
     find_template,
     generate_items,
     load_generated,
     load_templates,
 )
-from evalkit.errors import EvalkitError
+from evalkit.tasks.loader import load_task_file
+from evalkit.tasks.registry import builtin_tasks_dir
+from evalkit.tasks.samples import load_samples
+from evalkit.tasks.spec import GenerateSpec
 
 BUILTIN = BUILTIN_TEMPLATES_DIR / "fresh_arithmetic.templates.yaml"
 DAY = dt.date(2026, 11, 29)
@@ -107,7 +110,9 @@ def test_custom_template_with_choice_and_derived(tmp_path: Path) -> None:
       k: {int: [2, 4]}
     derived: {total: "n*k"}
     where: ["total > 10"]
-    question: "{{ who }} buys {{ n }} bags of {{ k }} apples ({{ total }} in all). How many bags of {{ k|paren }}?"
+    question: >-
+      {{ who }} buys {{ n }} bags of {{ k }} apples ({{ total }} in all).
+      How many bags of {{ k|paren }}?
     answer: "total / k"
 """,
     )
@@ -162,10 +167,8 @@ def test_template_lookup_and_task_hook(tmp_path: Path) -> None:
     with pytest.raises(EvalkitError, match="not found"):
         find_template("nope.yaml", yaml_folder=tmp_path)
 
-    class Gen:  # the shape of the proposed `dataset.generate` block
-        template, n, seed, date = "fresh_arithmetic.templates.yaml", 12, 5, DAY
-
-    loaded = load_generated(Gen(), tmp_path)
+    gen = GenerateSpec(template="fresh_arithmetic.templates.yaml", n=12, seed=5, date=DAY)
+    loaded = load_generated(gen, tmp_path)
     assert (
         len(loaded.rows) == 12
         and loaded.revision is None
@@ -173,30 +176,15 @@ def test_template_lookup_and_task_hook(tmp_path: Path) -> None:
         and "template file" in loaded.source
     )
     assert loaded.rows == generate_items(mine, 12, 5, DAY)
-    assert load_generated(Gen(), tmp_path).sha256 == loaded.sha256
+    assert load_generated(gen, tmp_path).sha256 == loaded.sha256
 
 
-def test_fresh_task_when_schema_supports_generate(tmp_path: Path) -> None:
-    """Once `dataset.generate` is in the task schema, the proposed fresh task loads as Samples."""
-    from evalkit.tasks.spec import DatasetSpec
-
-    if "generate" not in DatasetSpec.model_fields:
-        pytest.skip(
-            "dataset.generate is not in the task schema yet (see tasks/fresh_arithmetic.yaml.proposed)"
-        )
-    from evalkit.tasks.loader import load_task_file
-    from evalkit.tasks.samples import load_samples
-
-    src = Path(__file__).resolve().parents[1] / "tasks"
-    path = src / "fresh_arithmetic.yaml"
-    if not path.is_file():
-        path = tmp_path / "fresh_arithmetic.yaml"
-        path.write_text(
-            (src / "fresh_arithmetic.yaml.proposed").read_text(encoding="utf-8"), encoding="utf-8"
-        )
+def test_builtin_fresh_task_loads_as_samples(tmp_path: Path) -> None:
+    """The built-in fresh_arithmetic task (``dataset.generate``) loads as dated Samples."""
+    path = builtin_tasks_dir() / "fresh_arithmetic.yaml"
     text = path.read_text(encoding="utf-8").replace("seed: 0}", "seed: 0, date: 2026-11-29}")
-    fixed = tmp_path / "fixed" / "fresh_arithmetic.yaml"
-    fixed.parent.mkdir()
+    assert "date: 2026-11-29" in text  # the replacement above took effect
+    fixed = tmp_path / "fresh_arithmetic.yaml"
     fixed.write_text(text, encoding="utf-8")
     samples, loaded = load_samples(load_task_file(fixed), None)
     assert len(samples) == 50 and {s.date for s in samples} == {DAY}
@@ -208,7 +196,8 @@ def test_fresh_task_when_schema_supports_generate(tmp_path: Path) -> None:
 def test_cli_writes_a_dataset_file(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    app = contamination_cli()
+    from evalkit.cli import app
+
     out = tmp_path / "fresh.jsonl"
     r = CliRunner().invoke(
         app, ["contamination", "fresh", "--n", "9", "--seed", "2", "--date", "2026-11-29", "--out", str(out)]

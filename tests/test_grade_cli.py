@@ -6,23 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from evalkit.cli import commands_grade
+from evalkit.cli import app
 from evalkit.errors import EvalkitError
 from tests.conftest import run_cli
-
-
-def app() -> typer.Typer:
-    a = typer.Typer()
-    commands_grade.register(a)
-
-    @a.callback()
-    def _root() -> None:  # keep "grade" as a sub-command even when it is the only one
-        pass
-
-    return a
 
 
 def write_lines(path: Path, rows: list[dict | str]) -> Path:
@@ -49,7 +37,7 @@ def test_grade_math(tmp_path: Path) -> None:
         ],
     )
     out = tmp_path / "out.jsonl"
-    res = CliRunner().invoke(app(), ["grade", "--kind", "math", str(f), "--out", str(out)])
+    res = CliRunner().invoke(app, ["grade", "--kind", "math", str(f), "--out", str(out)])
     assert res.exit_code == 0, res.output
     rows = graded(out.read_text())
     assert [r["correct"] for r in rows] == [True, True, True, False, False]
@@ -69,14 +57,14 @@ def test_grade_choice_and_integer_to_stdout(tmp_path: Path) -> None:
             {"pred": "\\boxed{blank}", "gold": "A", "choices": ["1", "2", "3", "4", "5"]},
         ],
     )
-    res = CliRunner().invoke(app(), ["grade", "--kind", "choice", str(f)])
+    res = CliRunner().invoke(app, ["grade", "--kind", "choice", str(f)])
     assert res.exit_code == 0, res.output
     assert [r["correct"] for r in graded(res.output)] == [True, False, True, False]
     assert "abstain 1" in res.output
     f = write_lines(
         tmp_path / "i.jsonl", [{"pred": "\\boxed{033}", "gold": "33"}, {"pred": "1,000", "gold": 1000}]
     )
-    res = CliRunner().invoke(app(), ["grade", "--kind", "integer", str(f)])
+    res = CliRunner().invoke(app, ["grade", "--kind", "integer", str(f)])
     rows = graded(res.output)
     assert rows[0]["correct"] and rows[1]["reason"] == "out_of_range"
 
@@ -100,15 +88,15 @@ def test_grade_with_a_tasks_settings(tmp_path: Path) -> None:
             {"pred": "\\boxed{blank}", "gold": "A", "choices": ["1", "2", "3", "4", "5"]},
         ],
     )
-    res = CliRunner().invoke(app(), ["grade", "--task", "amc_demo", "--tasks-dir", str(tasks), str(f)])
+    res = CliRunner().invoke(app, ["grade", "--task", "amc_demo", "--tasks-dir", str(tasks), str(f)])
     assert res.exit_code == 0, res.output
     rows = graded(res.output)
     assert rows[0]["correct"] and rows[0]["points"] == 6.0  # cut at the task's stop sequence
     assert rows[1]["points"] == 1.5
-    res = CliRunner().invoke(app(), ["grade", "--kind", "choice", str(f)])
+    res = CliRunner().invoke(app, ["grade", "--kind", "choice", str(f)])
     assert not graded(res.output)[0]["correct"]  # without the task's stop sequence, (C) wins
     res = CliRunner().invoke(
-        app(), ["grade", "--task", "amc_demo", "--kind", "math", "--tasks-dir", str(tasks), str(f)]
+        app, ["grade", "--task", "amc_demo", "--kind", "math", "--tasks-dir", str(tasks), str(f)]
     )
     assert isinstance(res.exception, EvalkitError) and "drop --kind" in str(res.exception)
 
@@ -127,7 +115,7 @@ def test_grade_with_a_tasks_settings(tmp_path: Path) -> None:
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, lines: list[str], message: str) -> None:
     f = write_lines(tmp_path / "bad.jsonl", lines)
-    res = CliRunner().invoke(app(), ["grade", "--kind", "math", str(f)])
+    res = CliRunner().invoke(app, ["grade", "--kind", "math", str(f)])
     assert isinstance(res.exception, EvalkitError)
     assert message in str(res.exception) and str(f) in str(res.exception)
 

@@ -51,7 +51,7 @@ def imports_of(path: Path, pkg: Path = PKG) -> set[str]:
     me = module_name(path, pkg)
     package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
     out = set()
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("evalkit")}
         elif isinstance(node, ast.ImportFrom):
@@ -64,6 +64,19 @@ def imports_of(path: Path, pkg: Path = PKG) -> set[str]:
                 out.add(mod)
                 out |= {f"{mod}.{a.name}" for a in node.names}
     return out
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under ``if TYPE_CHECKING:`` (names for the type checker, never imported)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
 
 
 def source_graph() -> dict[str, set[str]]:
@@ -129,3 +142,6 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     g = tmp_path / "evalkit" / "scoring" / "rel.py"
     g.write_text("from ..run import runner\n")
     assert "evalkit.run.runner" in imports_of(g, tmp_path / "evalkit")
+    h = tmp_path / "evalkit" / "scoring" / "typed.py"
+    h.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from evalkit.run import runner\n")
+    assert not imports_of(h, tmp_path / "evalkit")

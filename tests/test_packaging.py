@@ -49,7 +49,7 @@ def test_wheel_ships_builtin_tasks_and_catalog(tmp_path: Path) -> None:
     tasks = {p.name for p in (REPO / "tasks").iterdir() if p.suffix in (".yaml", ".jsonl")}
     assert {f"evalkit/builtin_tasks/{t}" for t in tasks} <= names
     assert {"evalkit/catalog/models.yaml", "evalkit/catalog/published.csv"} <= names
-    assert any(n.startswith("evalkit/contamination/templates/") for n in names)
+    assert any(n.startswith("evalkit/tasks/templates/") for n in names)
     # Installed from the wheel (no checkout beside it), discovery finds the packaged tasks.
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

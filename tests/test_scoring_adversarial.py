@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from evalkit.scoring.mathequiv import clear_cache
-from evalkit.scoring.registry import ScoringContext, score_completion
+from evalkit.scoring.registry import score_completion
 from evalkit.scoring.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, default_sandbox
-from evalkit.types import Completion, Extraction, Grade, Sample
+from evalkit.types import Completion, Extraction, Grade, Sample, ScoringContext
 
 LIMIT_S = 2.0  # a short hard limit keeps the test fast; one case below uses the 5 s default
 
@@ -84,11 +84,14 @@ def test_evaluating_process_never_loads_sympy() -> None:
     """The parent process cannot eval model text through sympy: it never imports it."""
     code = (
         "import sys\n"
-        "from evalkit.scoring.registry import ScoringContext, score_completion\n"
-        "from evalkit.types import Completion, Sample\n"
-        "for pred, gold in [('\\\\boxed{x^2+2x+1}', '(x+1)^2'), ('\\\\boxed{\\\\frac{1}{2}}', '0.5'), ('\\\\boxed{[1,2)}', '[1,2)')]:\n"
+        "from evalkit.scoring.registry import score_completion\n"
+        "from evalkit.types import Completion, Sample, ScoringContext\n"
+        "pairs = [('\\\\boxed{x^2+2x+1}', '(x+1)^2'), ('\\\\boxed{\\\\frac{1}{2}}', '0.5'),\n"
+        "         ('\\\\boxed{[1,2)}', '[1,2)')]\n"
+        "for pred, gold in pairs:\n"
         "    s = Sample(id='1', task='t', question='', answer=gold)\n"
-        "    e, g = score_completion(Completion(text=pred, finish_reason='stop'), s, 'boxed', 'math', ScoringContext())\n"
+        "    c = Completion(text=pred, finish_reason='stop')\n"
+        "    e, g = score_completion(c, s, 'boxed', 'math', ScoringContext())\n"
         "    assert g.correct, (pred, g)\n"
         "bad = [m for m in ('sympy', 'math_verify', 'latex2sympy2_extended') if m in sys.modules]\n"
         "assert not bad, bad\n"

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from evalkit.scoring.extract import official_mmlu_pro_answer
+from evalkit.scoring.extractors.mmlu_pro_official import official_mmlu_pro_answer
 from evalkit.scoring.latex import find_boxes, last_box, normalize_answer
-from evalkit.scoring.registry import ScoringContext, get_extractor, known_extractors
+from evalkit.scoring.registry import get_extractor, known_extractors
 from evalkit.scoring.text import cut_at_stop, split_reasoning
-from evalkit.types import Completion, Extraction, Sample
+from evalkit.types import Completion, Extraction, Sample, ScoringContext
 
 OPTS4 = ("12", "42", "7", "9")
 OPTS10 = tuple(str(i) for i in range(100, 110))
@@ -210,7 +210,10 @@ def test_choice_letters_follow_the_items_options() -> None:
 
 def test_choice_cuts_at_stop_sequences_before_searching() -> None:
     # A base model keeps writing an invented question with its own answer.
-    text = "The answer is (A).\n\nQuestion: Which is larger?\nOptions: ...\nAnswer: Let's think. The answer is (C)."
+    text = (
+        "The answer is (A).\n\nQuestion: Which is larger?\nOptions: ...\n"
+        "Answer: Let's think. The answer is (C)."
+    )
     assert ex("choice", text, choices=OPTS4, stop=("Question:",)).answer == "A"
     assert ex("choice", text, choices=OPTS4).answer == "C"
 

@@ -10,8 +10,8 @@ import pytest
 
 from evalkit.scoring.grade import official_random_guess
 from evalkit.scoring.mathequiv import math_equal, plain_number
-from evalkit.scoring.registry import ScoringContext, get_grader, score_completion
-from evalkit.types import Completion, Extraction, Sample
+from evalkit.scoring.registry import get_grader, score_completion
+from evalkit.types import Completion, Extraction, Sample, ScoringContext
 
 
 def grade(

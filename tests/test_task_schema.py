@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import TaskError
+from evalkit.scoring import scorer_version
 from evalkit.tasks.loader import load_task_file
+from evalkit.types import ScoringContext
 from tests.conftest import run_cli
 
 VALID = textwrap.dedent(
@@ -206,3 +208,116 @@ def test_duplicate_names_are_reported(tmp_path: Path) -> None:
     r = run_cli("tasks", "validate", str(tmp_path))
     assert r.returncode == 2
     assert "also defined in" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Several scorers over the same completions
+
+SCORERS = VALID.replace(
+    "metrics: [accuracy]\n",
+    textwrap.dedent(
+        """\
+        metrics: [accuracy]
+        scorers:
+          - name: official
+            extract: mmlu_pro_official
+            grade: {name: choice_official_compatible, options: {seed: 7}}
+            metrics: [accuracy_official_compatible, accuracy_strict]
+          - name: boxed_letters
+            extract: {name: choice, options: {letters: ABCD}}
+            grade: choice
+        """
+    ),
+)
+
+
+def test_extra_scorers_load_after_the_primary_one(tmp_path: Path) -> None:
+    spec = load_task_file(write(tmp_path, SCORERS)).spec
+    scorers = spec.all_scorers()
+    assert [s.name for s in scorers] == ["main", "official", "boxed_letters"]
+    main, official, letters = scorers
+    assert (main.extract, main.grade, main.metrics) == (spec.extract, spec.grade, spec.metrics)
+    assert official.grade.options == {"seed": 7} and letters.metrics == ["accuracy"]  # the default
+    assert letters.extract.name == "choice" and letters.grade.name == "choice"  # the string shorthand
+    # A scorer's context: the task's stop sequences, that scorer's component options.
+    ctx = ScoringContext.for_scorer(spec, official)
+    assert ctx == ScoringContext(stop=("Question:",), grade_options={"seed": 7})
+    assert ScoringContext.for_scorer(spec, letters).extract_options == {"letters": "ABCD"}
+    assert ScoringContext.for_task(spec) == ScoringContext.for_scorer(spec, main)
+    # A task without `scorers:` has only its primary scorer.
+    assert [s.name for s in load_task_file(write(tmp_path, VALID, "plain.yaml")).spec.all_scorers()] == [
+        "main"
+    ]
+
+
+def test_every_scorer_has_a_version_string(tmp_path: Path) -> None:
+    spec = load_task_file(write(tmp_path, SCORERS)).spec
+    versions = [scorer_version(s.extract.name, s.grade.name) for s in spec.all_scorers()]
+    assert versions == [
+        "choice.1+choice.1",
+        "mmlu_pro_official.1+choice_official_compatible.1",
+        "choice.1+choice.1",
+    ]
+    with pytest.raises(KeyError, match="unknown extractor"):
+        scorer_version("choise", "choice")
+
+
+SCORER_CASES = [
+    (
+        "scorer named main",
+        lambda s: s.replace("name: official", "name: main"),
+        ["task.yaml:23", "scorers.0.name", "'main' names the task's top-level extract/grade"],
+    ),
+    (
+        "duplicate scorer names",
+        lambda s: s.replace("name: boxed_letters", "name: official"),
+        ["task.yaml:22", "scorers", "scorer names must be unique", "official repeated"],
+    ),
+    (
+        "bad scorer name",
+        lambda s: s.replace("name: official", "name: Official Numbers"),
+        ["task.yaml:23", "scorers.0.name", "lower-case letters"],
+    ),
+    (
+        "unknown extractor in a scorer",
+        lambda s: s.replace("extract: mmlu_pro_official", "extract: mmlu_pro_oficial"),
+        ["task.yaml:24", "scorers.0.extract", "unknown extractor name 'mmlu_pro_oficial'", "known:"],
+    ),
+    (
+        "unknown grader in a scorer",
+        lambda s: s.replace("    grade: choice\n", "    grade: choise\n"),
+        ["task.yaml:29", "scorers.1.grade", "unknown grader name 'choise'"],
+    ),
+    (
+        "unknown option in a scorer",
+        lambda s: s.replace("options: {seed: 7}", "options: {sead: 7}"),
+        ["task.yaml:25", "scorers.0.grade.options", "sead", "allowed: seed"],
+    ),
+    (
+        "unknown metric in a scorer",
+        lambda s: s.replace("accuracy_strict]", "accuracy_strikt]"),
+        ["task.yaml:26", "scorers.0.metrics", "unknown metric 'accuracy_strikt'", "pass@K"],
+    ),
+    (
+        "unknown key in a scorer",
+        lambda s: s.replace("    grade: choice\n", "    grade: choice\n    metric: [accuracy]\n"),
+        ["task.yaml:30", "scorers.1.metric", "unknown keys are errors"],
+    ),
+    (
+        "scorer without a grader",
+        lambda s: s.replace("    grade: choice\n", ""),
+        ["scorers.1.grade", "add this required field"],
+    ),
+]
+
+
+@pytest.mark.parametrize("desc,mutate,fragments", SCORER_CASES, ids=[c[0] for c in SCORER_CASES])
+def test_malformed_scorers(tmp_path: Path, desc: str, mutate, fragments: list[str]) -> None:
+    text = mutate(SCORERS)
+    assert text != SCORERS, desc
+    p = write(tmp_path, text)
+    with pytest.raises(TaskError) as exc:
+        load_task_file(p)
+    msg = str(exc.value)
+    for frag in fragments:
+        assert frag in msg, f"{desc}: {frag!r} not in {msg!r}"

@@ -12,10 +12,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
+from evalkit.cli import app
 from evalkit.errors import DataError
 from evalkit.tasks.check import check_task, format_report
 from evalkit.tasks.loader import LoadedTask, load_task_file
@@ -23,7 +23,7 @@ from evalkit.tasks.new import new_task
 from evalkit.tasks.prompt import render
 from evalkit.tasks.registry import builtin_tasks_dir, discover
 from evalkit.tasks.samples import load_fewshot_pool, load_samples, select_fewshot
-from evalkit.types import Completion
+from evalkit.types import Completion, Extraction, Sample, ScoringContext
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -41,17 +41,6 @@ BENCHMARK_TASKS = [
     "aime_2025",
     "aime_2022_2024",
 ]
-
-
-def _cli_app() -> typer.Typer:
-    """The real `evalkit` app with every command group, `tasks check`/`tasks new` included (they are
-    registered here too, so these tests do not depend on the order of registration)."""
-    from evalkit.cli import _register_all, app, commands_tasks_check
-
-    if not app.registered_groups:
-        _register_all()
-    commands_tasks_check.register(app)
-    return app
 
 
 def _task(name: str) -> LoadedTask:
@@ -167,14 +156,19 @@ def test_mmlu_pro_prompt_structure_on_synthetic_rows(tmp_path: Path) -> None:
         pool = load_fewshot_pool(t, data)
         _, prompt = render(t, samples[0], select_fewshot(t.spec, samples[0], pool))
         instruction = (
-            "The following are multiple choice questions (with answers) about toy. Think step by step and then finish "
+            "The following are multiple choice questions (with answers) about toy. "
+            "Think step by step and then finish "
             'your answer with "the answer is (X)" where X is the correct letter choice.\n'
         )
         shots = "".join(
-            f"Question:\nExemplar {i}?\nOptions:\nA. p\nB. q\nC. r\nAnswer: Let's think step by step. Reason {i}. The answer is (B).\n\n"
+            f"Question:\nExemplar {i}?\nOptions:\nA. p\nB. q\nC. r\n"
+            f"Answer: Let's think step by step. Reason {i}. The answer is (B).\n\n"
             for i in range(5)
         )
-        final = "Question:\nWhich is {{ not }} a template?\nOptions:\nA. one\nB. two\nC. three\nD. four\nAnswer: Let's think step by step."
+        final = (
+            "Question:\nWhich is {{ not }} a template?\nOptions:\nA. one\nB. two\nC. three\nD. four\n"
+            "Answer: Let's think step by step."
+        )
         assert prompt == instruction + shots + final
         assert samples[0].choices == ("one", "two", "three", "four")
         assert samples[0].date == dt.date(2024, 6, 3)  # stemez: MMLU-Pro's release
@@ -184,7 +178,8 @@ def test_mmlu_pro_prompt_structure_on_synthetic_rows(tmp_path: Path) -> None:
     messages, prompt = render(t, samples[0])
     assert prompt is None and messages is not None and [m.role for m in messages] == ["user"]
     assert messages[0].content == (
-        "The following is a multiple choice question (with answer) about toy. Think step by step and then output the "
+        "The following is a multiple choice question (with answer) about toy. "
+        "Think step by step and then output the "
         'answer in the format of "The answer is (X)" at the end.\n\n'
         "Question: Which is {{ not }} a template?\nOptions: A. one\nB. two\nC. three\nD. four\nAnswer: "
     )
@@ -270,9 +265,7 @@ def test_tasks_check_passes_on_real_data(name: str, shared_data: Path) -> None:
 
 
 def test_tasks_check_cli(shared_data: Path) -> None:
-    r = CliRunner().invoke(
-        _cli_app(), ["tasks", "check", "aime_2025", "amc_aimo", "--data-dir", str(shared_data)]
-    )
+    r = CliRunner().invoke(app, ["tasks", "check", "aime_2025", "amc_aimo", "--data-dir", str(shared_data)])
     assert r.exit_code == 0, r.output
     assert "gold answers       30/30 correct (100.0%)" in r.output
     assert "2/2 tasks pass" in r.output
@@ -332,8 +325,9 @@ def test_amc_contests(shared_data: Path) -> None:
 
 def test_amc_points_per_contest(shared_data: Path) -> None:
     """Gold on every item is 150 per contest; an explicit blank on every item is 37.5."""
-    from evalkit.scoring import ScoringContext, score_completion
-    from evalkit.scoring.metrics import ScoredRow, get_metric
+    from evalkit.scoring import score_completion
+    from evalkit.scoring.metrics import ScoredRow
+    from evalkit.scoring.registry import get_metric
 
     t = _task("amc_2024")
     samples, _ = load_samples(t, shared_data)
@@ -423,7 +417,6 @@ def test_tasks_new_from_hub_mirror(tmp_path: Path, shared_data: Path) -> None:
 
 
 def test_tasks_new_cli(tmp_path: Path) -> None:
-    app = _cli_app()
     data = tmp_path / "nums.jsonl"
     data.write_text(
         "".join(json.dumps({"question": f"{i}+{i}?", "answer": str(2 * i)}) + "\n" for i in range(5))
@@ -434,3 +427,86 @@ def test_tasks_new_cli(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "it validates against the task schema" in r.output and "evalkit tasks check nums" in r.output
     assert yaml.safe_load((tmp_path / "nums.yaml").read_text())["extract"] == "integer"
+
+
+def test_tasks_new_writes_to_the_working_folder_where_discovery_finds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default `tasks new` writes ./tasks/NAME.yaml (never into the installed package), and a
+    ./tasks/ folder is searched without --tasks-dir."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EVALKIT_TASKS_DIR", raising=False)
+    data = tmp_path / "nums.jsonl"
+    data.write_text(
+        "".join(json.dumps({"question": f"{i}+{i}?", "answer": str(2 * i)}) + "\n" for i in range(5))
+    )
+    r = CliRunner().invoke(app, ["tasks", "new", "nums", "--from-file", str(data)])
+    assert r.exit_code == 0, r.output
+    written = tmp_path / "tasks" / "nums.yaml"
+    assert written.is_file() and not (builtin_tasks_dir() / "nums.yaml").exists()
+    index = discover()
+    assert index.tasks["nums"].path == written.resolve()
+    assert "basic_facts" in index.tasks  # the built-in tasks are still found
+    # The data file is not next to the new YAML yet: the next steps say where to put it.
+    assert "copy" in r.output and str(data) in r.output
+
+
+def test_a_user_task_shadowing_a_builtin_one_is_named_by_tasks_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EVALKIT_TASKS_DIR", raising=False)
+    (tmp_path / "tasks").mkdir()
+    mine = tmp_path / "tasks" / "my_facts.yaml"  # another file name, the built-in task's name
+    mine.write_text((builtin_tasks_dir() / "basic_facts.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    index = discover()
+    assert index.tasks["basic_facts"].path == mine.resolve()  # ./tasks/ wins over the built-in
+    [sh] = index.shadowed
+    assert sh.hides_builtin and sh.hidden == (builtin_tasks_dir() / "basic_facts.yaml").resolve()
+    r = CliRunner().invoke(app, ["tasks", "list"])
+    assert r.exit_code == 0, r.output
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: task 'basic_facts' from {mine.resolve()} shadows the built-in {sh.hidden}"]
+    assert "warning" not in r.stdout
+    # Without the shadowing file there is nothing to warn about.
+    mine.unlink()
+    r = CliRunner().invoke(app, ["tasks", "list"])
+    assert r.exit_code == 0 and "warning" not in r.stderr
+
+
+def test_every_extractor_reads_its_own_example_answer() -> None:
+    """`tasks check` writes answers with each extractor's registered example_answer, so a new
+    extractor needs no edit in check.py; each must read back what it writes."""
+    from evalkit.scoring.registry import EXTRACTORS
+
+    sample = Sample(id="1", task="t", question="q", answer="", choices=("10", "20", "30", "40"))
+    for name, entry in sorted(EXTRACTORS.items()):
+        answer = "C" if entry.answer_kind == "letter" else "17"
+        for boxed in (False, True):
+            text = entry.example_answer(answer, boxed)
+            got = entry.fn(Completion(text=text, finish_reason="stop"), sample, ScoringContext())
+            assert (got.status, got.answer) == ("ok", answer), (name, boxed, text, got)
+
+
+def test_check_needs_no_edit_for_a_new_extractor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalkit.scoring import registry
+
+    def extract_last_word(completion: Completion, sample: Sample, ctx: ScoringContext) -> Extraction:
+        words = completion.text.split("\n\n")[0].split()
+        return Extraction(words[-1].strip(".") if words else None, "last_word")
+
+    entry = registry.ExtractorEntry(
+        extract_last_word, frozenset(), 1, lambda a, boxed: f"I say {a}.", "value"
+    )
+    monkeypatch.setitem(registry.EXTRACTORS, "last_word", entry)
+    folder = tmp_path / "t"
+    folder.mkdir()
+    rows = [{"q": f"Name {w}", "a": w} for w in ("red", "green", "blue")]
+    (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "t.yaml").write_text(
+        "name: words\nversion: 1\ndataset: {files: [d.jsonl]}\nfields: {question: q, answer: a}\n"
+        "date: 2020-01-01\nprompt: {template: '{{ question }}'}\nextract: last_word\ngrade: exact\n"
+    )
+    rep = check_task(load_task_file(folder / "t.yaml"), None)
+    assert rep.ok, "\n".join(format_report(rep))
+    assert [(p.name, p.correct, p.n) for p in rep.passes] == [("gold", 3, 3), ("wrong", 0, 3)]

@@ -1,7 +1,10 @@
 """The `evalkit` command line (typer). Thin: parse options, call the library, print.
 
-Each command group lives in its own module with a ``register(app)`` function. User errors
-(EvalkitError) print one or two lines and exit 2; ``--debug`` shows the traceback instead.
+Each command group lives in its own module with a ``register(app)`` function, called once below
+when this package is imported, so ``evalkit.cli.app`` is always the complete app. Command modules
+import only typer and evalkit.errors at the top; everything heavy is imported inside the command
+bodies, so ``evalkit --help`` stays fast. User errors (EvalkitError) print one or two lines and
+exit 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -10,6 +13,16 @@ import os
 import sys
 
 import typer
+
+from evalkit.cli import (
+    commands_contamination,
+    commands_export,
+    commands_frontier,
+    commands_grade,
+    commands_models,
+    commands_run,
+    commands_tasks,
+)
 
 app = typer.Typer(
     name="evalkit",
@@ -29,28 +42,21 @@ def _root(
         os.environ["EVALKIT_DEBUG"] = "1"
 
 
-def _register_all() -> None:
-    from evalkit.cli import commands_grade, commands_models, commands_run, commands_tasks
-
-    for module in (commands_run, commands_tasks, commands_grade, commands_models):
-        module.register(app)
-    # Optional command groups added by later modules register themselves the same way.
-    import importlib
-
-    for name in ("commands_tasks_check", "commands_frontier", "commands_contamination", "commands_export"):
-        try:
-            mod = importlib.import_module(f"evalkit.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"evalkit.cli.{name}":
-                raise
-            continue
-        mod.register(app)
+for _module in (
+    commands_run,
+    commands_tasks,
+    commands_grade,
+    commands_models,
+    commands_frontier,
+    commands_contamination,
+    commands_export,
+):
+    _module.register(app)
 
 
 def main() -> None:
     from evalkit.errors import EvalkitError
 
-    _register_all()
     debug = "--debug" in sys.argv or os.environ.get("EVALKIT_DEBUG") == "1"
     try:
         app()

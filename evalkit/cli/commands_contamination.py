@@ -196,7 +196,8 @@ def fresh(
     show: int = typer.Option(3, "--show", min=0, help="How many items to print."),
 ) -> None:
     """Generate problems from templates with sympy-computed answers, dated the day they are generated."""
-    from evalkit.contamination.fresh import find_template, generate_items, write_jsonl
+    from evalkit.jsonl import write_jsonl
+    from evalkit.tasks.generated import find_template, generate_items
 
     rows = generate_items(find_template(template), n, seed, date)
     for r in rows[:show]:

@@ -3,10 +3,43 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+from evalkit.errors import EvalkitError
+
+if TYPE_CHECKING:
+    from evalkit.scoring.grade_file import GradeSetup
+
+
+def setup_for(
+    kind: str | None, task: str | None, tasks_dirs: Sequence[str | os.PathLike[str]] = ()
+) -> GradeSetup:
+    """The extractor/grader for ``--kind`` or for a task (its extractor options, stop sequences and
+    grader options)."""
+    from evalkit.scoring.grade_file import KINDS, GradeSetup
+    from evalkit.tasks import discover
+    from evalkit.types import ScoringContext
+
+    if kind is not None and kind not in KINDS:
+        raise EvalkitError(f"--kind must be one of {', '.join(KINDS)} (got {kind!r})")
+    if task is None:
+        if kind is None:
+            raise EvalkitError("give --kind (math, choice or integer) or --task NAME")
+        ex, gr = KINDS[kind]
+        return GradeSetup(kind, ex, gr)
+    spec = discover(tasks_dirs).get(task).spec
+    if kind is not None and KINDS[kind][1] != spec.grade.name:
+        raise EvalkitError(
+            f"--kind {kind} grades with {KINDS[kind][1]!r} but task {spec.name!r} grades with "
+            f"{spec.grade.name!r}; drop --kind to use the task's settings"
+        )
+    return GradeSetup(spec.name, spec.extract.name, spec.grade.name, ScoringContext.for_task(spec))
 
 
 def grade(
@@ -27,7 +60,7 @@ def grade(
 ) -> None:
     """Grade answers in a file through the same scoring path as `evalkit run`; adds 'correct' and
     'reason' (and 'extracted') to each line; accuracy, counts and timing go to stderr."""
-    from evalkit.scoring.batch import grade_lines, read_lines, setup_for
+    from evalkit.scoring.grade_file import grade_lines, read_lines
 
     setup = setup_for(kind, task, tasks_dir)
     lines = read_lines(file)
@@ -56,7 +89,8 @@ def rescore(
 
     res = rescore_run(run_dir, workers=threads)
     typer.echo(
-        f"rescored {res.rescored} records ({res.changed} changed correctness; {res.errors_kept} errors kept as errors"
+        f"rescored {res.rescored} records ({res.changed} changed correctness; "
+        f"{res.errors_kept} errors kept as errors"
         + (
             f"; {res.unknown_task} of tasks missing from the manifest kept as they were"
             if res.unknown_task

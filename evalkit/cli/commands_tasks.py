@@ -2,49 +2,63 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+from evalkit.cli.commands_tasks_check import check, new
 from evalkit.errors import TaskError
 
-tasks_app = typer.Typer(help="List, show and validate task YAMLs.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from evalkit.tasks.spec import DatasetSpec
+
+tasks_app = typer.Typer(help="List, show, validate, check and create task YAMLs.", no_args_is_help=True)
+
+
+def _dataset_text(ds: DatasetSpec) -> str:
+    if ds.hf:
+        return f"{ds.hf.path} [{ds.split}]"
+    if ds.generate:
+        return f"generated: {ds.generate.template} (n={ds.generate.n}, seed={ds.generate.seed})"
+    return ", ".join(ds.files or [])
 
 
 @tasks_app.command("list")
 def list_tasks(
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
 ) -> None:
-    """Every task found, with its dataset, metrics and date; broken YAMLs are listed with their error."""
+    """Every task found, with its dataset, metrics and date; broken YAMLs are listed with their error,
+    and a task in a user folder that hides a built-in one is named on stderr."""
     from rich.console import Console
     from rich.table import Table
 
     from evalkit.tasks.registry import discover
 
     index = discover(tasks_dir)
+    for sh in index.shadowed:
+        if sh.hides_builtin:
+            typer.secho(
+                f"warning: task {sh.name!r} from {sh.used} shadows the built-in {sh.hidden}",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
     table = Table()
     for col in ("task", "version", "dataset", "prompt", "extract/grade", "metrics", "description"):
         table.add_column(col)
     for name, t in sorted(index.tasks.items()):
         s = t.spec
-        if s.dataset.hf:
-            ds = f"{s.dataset.hf.path} [{s.dataset.split}]"
-        elif s.dataset.generate:
-            ds = f"generated: {s.dataset.generate.template} (n={s.dataset.generate.n}, seed={s.dataset.generate.seed})"
-        else:
-            ds = ", ".join(s.dataset.files or [])
         shots = s.prompt.fewshot.k if s.prompt.fewshot else 0
         table.add_row(
             name,
             str(s.version),
-            ds,
+            _dataset_text(s.dataset),
             f"{s.prompt.format}, {shots}-shot",
             f"{s.extract.name}/{s.grade.name}",
             ", ".join(s.metrics),
             s.description.strip().splitlines()[0] if s.description.strip() else "",
         )
-    import sys
-
     console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     for path, err in index.broken.items():
@@ -73,7 +87,8 @@ def show(
     typer.echo(f"# {task.spec.name} v{task.spec.version}: {len(samples)} items from {loaded.source}")
     g = task.spec.generation
     typer.echo(
-        f"# generation: max_tokens={g.max_tokens} temperature={g.temperature} stop={g.stop} repeats={g.repeats}"
+        f"# generation: max_tokens={g.max_tokens} temperature={g.temperature} stop={g.stop} "
+        f"repeats={g.repeats}"
     )
     for s in samples[:n]:
         messages, prompt = render(task, s, select_fewshot(task.spec, s, pool))
@@ -128,6 +143,10 @@ def validate(
     typer.echo(f"{len(files) - bad} valid, {bad} invalid", err=True)
     if bad:
         raise typer.Exit(2)
+
+
+tasks_app.command("check")(check)
+tasks_app.command("new")(new)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,12 +1,10 @@
-"""`evalkit tasks check` and `evalkit tasks new` (added to the `tasks` command group)."""
+"""`evalkit tasks check` and `evalkit tasks new` (commands_tasks adds them to the `tasks` group)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
-
-from evalkit.cli.commands_tasks import tasks_app
 
 
 def check(
@@ -71,7 +69,9 @@ def new(
         None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Where to write the YAML (default: tasks/NAME.yaml)."
+        None,
+        "--out",
+        help="Where to write the YAML (default: ./tasks/NAME.yaml, which task discovery searches).",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
@@ -93,11 +93,3 @@ def new(
     typer.echo("next steps:")
     for i, step in enumerate(result.next_steps(), 1):
         typer.echo(f"  {i}. {step}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add `check` and `new` to the `tasks` group (the group itself is registered by commands_tasks)."""
-    del app  # the commands attach to tasks_app, which commands_tasks adds to the root app
-    if "check" not in {c.name for c in tasks_app.registered_commands}:
-        tasks_app.command("check")(check)
-        tasks_app.command("new")(new)

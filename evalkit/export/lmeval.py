@@ -36,13 +36,13 @@ import yaml
 
 from evalkit import __version__
 from evalkit.errors import DataError, TaskError
-from evalkit.scoring.registry import ScoringContext, score_completion
+from evalkit.scoring.registry import score_completion
 from evalkit.tasks.data import read_rows_file
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.prompt import render
 from evalkit.tasks.samples import load_fewshot_pool, load_samples, select_fewshot
 from evalkit.tasks.spec import TaskSpec
-from evalkit.types import Completion, Sample
+from evalkit.types import Completion, Sample, ScoringContext
 
 UTILS_MODULE = "evalkit_lmeval_utils"
 TASK_PREFIX = "evalkit_"  # lm-eval task names: never collide with lm-eval's built-in tasks

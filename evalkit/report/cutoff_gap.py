@@ -29,7 +29,8 @@ from evalkit.contamination.split import MIN_POST_ITEMS, catalog_entry_for, class
 from evalkit.errors import EvalkitError
 from evalkit.report.table import format_cell, print_rows
 from evalkit.run.summary import scored_rows
-from evalkit.scoring.metrics import MetricResult, ScoredRow, get_metric
+from evalkit.scoring.metrics import MetricResult, ScoredRow
+from evalkit.scoring.registry import get_metric
 from evalkit.store import Record, RunFolder
 
 GAP_COLUMNS = [

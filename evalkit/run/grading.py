@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evalkit.scoring.registry import ScoringContext, score_completion, scorer_version
-from evalkit.store import PRIMARY_SCORER, Record, Score, now_iso
-from evalkit.types import Completion, Request, Sample
+from evalkit.scoring.registry import score_completion, scorer_version
+from evalkit.store import Record, Score, now_iso
+from evalkit.types import Completion, Request, Sample, ScoringContext
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,13 @@ class TaskScorer:
         self.spec = spec
         self.scorers = [
             _Scorer(
-                PRIMARY_SCORER,
-                spec.extract.name,
-                spec.grade.name,
-                ScoringContext.for_task(spec),
-                scorer_version(spec.extract.name, spec.grade.name),
+                s.name,
+                s.extract.name,
+                s.grade.name,
+                ScoringContext.for_scorer(spec, s),
+                scorer_version(s.extract.name, s.grade.name),
             )
+            for s in spec.all_scorers()
         ]
 
     @property

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from evalkit import __version__
-from evalkit.scoring.metrics import ScoredRow, get_metric
+from evalkit.scoring.metrics import ScoredRow
+from evalkit.scoring.registry import get_metric
 from evalkit.store import PRIMARY_SCORER, Record
 
 
@@ -77,6 +78,21 @@ def _scoring_versions(records: Sequence[Record]) -> dict[str, list[str | None]]:
     return {name: sorted(v, key=str) for name, v in sorted(seen.items())}
 
 
+def _extra_scorers(spec: Any, records: Sequence[Record]) -> dict[str, Any]:
+    """Each extra scorer's metrics over the same answers (e.g. MMLU-Pro's official-compatible reading)."""
+    out = {}
+    for scorer in spec.all_scorers()[1:]:
+        rows = scored_rows(records, scorer.name)
+        out[scorer.name] = {
+            "extract": scorer.extract.name,
+            "grade": scorer.grade.name,
+            "primary": scorer.metrics[0],
+            "no_answer": sum(1 for r in rows if r.status == "no_answer"),
+            "metrics": compute_metrics(rows, scorer.metrics),
+        }
+    return out
+
+
 def _breakdown(rows: Sequence[ScoredRow], fields: Sequence[str], metric: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in fields:
@@ -109,6 +125,7 @@ def summarize_task(spec: Any, records: Sequence[Record]) -> dict[str, Any]:
         "abstain": status_counts.get("abstain", 0),
         "primary": metrics[0],
         "metrics": compute_metrics(rows, metrics),
+        "scorers": _extra_scorers(spec, records),
         "scoring_versions": _scoring_versions(records),
         "tokens": counts["tokens"],
         "breakdown": _breakdown(rows, spec.report.breakdown, metrics[0]),

@@ -13,6 +13,7 @@ to ``parse_expr``.
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +24,8 @@ from math_verify.grader import get_pct_val, is_assignment_relation, take_last_re
 from sympy import Basic, FiniteSet, Interval, MatrixBase, Tuple
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import Boolean
+
+from evalkit.scoring.mathequiv import DEFAULT_REL_TOL
 
 # math-verify warns once that we disabled its SIGALRM timeouts; the parent's kill replaces them.
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)
@@ -113,7 +116,7 @@ def numbers_agree(g: Any, p: Any, rel_tol: float) -> bool:
 
 def compare(gold: str, pred: str, options: dict[str, Any]) -> tuple[bool, str]:
     """Is ``pred`` equivalent to ``gold``? Returns (equal, reason)."""
-    rel_tol = float(options.get("rel_tol", 1e-4))
+    rel_tol = float(options.get("rel_tol", DEFAULT_REL_TOL))
     set_relation = bool(options.get("set_relation", True))
     gs = parse_answer(gold)
     ps = parse_answer(pred)
@@ -184,6 +187,19 @@ _WARM_UP = (
 )
 
 
+def _latex2sympy_parser() -> tuple[Any, Any] | None:
+    """(latex2sympy's parser class, ANTLR's PredictionMode), when the parser class has the two
+    methods the two-stage parsing wraps."""
+    try:
+        from antlr4.atn.PredictionMode import PredictionMode
+        from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy
+    except ImportError:
+        return None
+    if not (hasattr(_Latex2Sympy, "create_parser") and hasattr(_Latex2Sympy, "parse")):
+        return None
+    return _Latex2Sympy, PredictionMode
+
+
 def _enable_two_stage_parsing() -> bool:
     """Make latex2sympy's ANTLR parser try SLL prediction first and fall back to full LL.
 
@@ -191,20 +207,15 @@ def _enable_two_stage_parsing() -> bool:
     would be returned with the LL prediction mode), or it will report a syntax error"; the
     grammar's only predicates are operator precedence. latex2sympy turns every syntax error into
     an exception, so on any failure the same input is parsed again in LL mode: results are the
-    same, warm parses are ~1.7x faster. Checked on the warm-up answers below before it is kept;
+    same, warm parses are ~1.7x faster. Checked on the warm-up answers above before it is kept;
     ``EVALKIT_MATH_SLL=0`` turns it off.
     """
-    import os
-
     if os.environ.get("EVALKIT_MATH_SLL", "1") == "0":
         return False
-    try:
-        from antlr4.atn.PredictionMode import PredictionMode
-        from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy
-    except ImportError:
+    found = _latex2sympy_parser()
+    if found is None:
         return False
-    if not (hasattr(_Latex2Sympy, "create_parser") and hasattr(_Latex2Sympy, "parse")):
-        return False
+    _Latex2Sympy, PredictionMode = found
     orig_create, orig_parse = _Latex2Sympy.create_parser, _Latex2Sympy.parse
 
     def create_parser(self: Any, latex_str: str) -> Any:
@@ -247,14 +258,10 @@ def _enable_two_stage_parsing() -> bool:
 
 def warm_up() -> None:
     """Load the ANTLR parser and sympy's lazy parts once, before workers are forked."""
-    global TWO_STAGE_PARSING
-    TWO_STAGE_PARSING = _enable_two_stage_parsing()
+    _enable_two_stage_parsing()
     for g, p in _WARM_UP:
         compare(g, p, {})
     parse_answer.cache_clear()
-
-
-TWO_STAGE_PARSING = False
 
 
 warm_up()

@@ -5,10 +5,10 @@ hold threads and locks), imports and warms up math-verify once, then forks a wor
 and hands the worker's socket back to the parent with SCM_RIGHTS. Forking a warm zygote makes a
 replacement worker cost milliseconds instead of a half-second interpreter start.
 
-Workers speak length-prefixed JSON (never pickle: the parent must not unpickle bytes from a
-process that handles untrusted input). The zygote puts itself and its workers in a new process
-group and, when the parent goes away, kills the whole group, so no worker stuck in big-integer
-arithmetic outlives the evaluation.
+Workers speak length-prefixed JSON frames (_frames.py; never pickle: the parent must not unpickle
+bytes from a process that handles untrusted input). The zygote puts itself and its workers in a
+new process group and, when the parent goes away, kills the whole group, so no worker stuck in
+big-integer arithmetic outlives the evaluation.
 """
 
 from __future__ import annotations
@@ -20,32 +20,7 @@ import socket
 import struct
 import sys
 
-MAX_FRAME = 1 << 22
-
-
-def read_frame(sock: socket.socket) -> bytes | None:
-    """One length-prefixed frame, or None at EOF (blocking)."""
-    hdr = _recv_exact(sock, 4)
-    if hdr is None:
-        return None
-    (n,) = struct.unpack("!I", hdr)
-    if n > MAX_FRAME:
-        return None
-    return _recv_exact(sock, n)
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
-
-
-def write_frame(sock: socket.socket, payload: bytes) -> None:
-    sock.sendall(struct.pack("!I", len(payload)) + payload)
+from evalkit.scoring._frames import read_frame, write_frame
 
 
 def _limit_memory(memory_mb: int) -> None:

@@ -12,13 +12,16 @@ import random
 import re
 from collections.abc import Mapping
 
-from evalkit.scoring.extract import parse_integer
+from evalkit.scoring.extractors.math import parse_integer
 from evalkit.scoring.mathequiv import DEFAULT_MAX_CHARS, DEFAULT_REL_TOL, math_equal
-from evalkit.scoring.registry import ScoringContext, register_grader
+from evalkit.scoring.registry import register_grader
 from evalkit.scoring.sandbox import DEFAULT_TIMEOUT_S
-from evalkit.types import Extraction, Grade, Sample
+from evalkit.types import Extraction, Grade, Sample, ScoringContext
 
-POINT_SCHEMES: dict[str, dict[str, float]] = {"amc": {"correct": 6.0, "blank": 1.5, "wrong": 0.0}}
+# AMC 10/12: 6 points for a correct answer, 1.5 for a blank, 0 for a wrong one (also used by the
+# amc_points metric for records graded without points).
+AMC_POINTS: dict[str, float] = {"correct": 6.0, "blank": 1.5, "wrong": 0.0}
+POINT_SCHEMES: dict[str, dict[str, float]] = {"amc": AMC_POINTS}
 _POINT_OPTIONS = ("points", "no_answer_as_blank")
 
 
@@ -59,7 +62,7 @@ def normalize_text(s: str) -> str:
     return re.sub(r"\s+", " ", s.strip().strip(".").lower())
 
 
-@register_grader("exact", options=_POINT_OPTIONS)
+@register_grader("exact", options=_POINT_OPTIONS, version=1)
 def grade_exact(extraction: Extraction, sample: Sample, ctx: ScoringContext) -> Grade:
     """Case- and whitespace-insensitive string equality."""
     if (g := _no_answer(extraction, ctx)) is not None:
@@ -80,7 +83,7 @@ def gold_letter(sample: Sample) -> str:
     return a.upper()
 
 
-@register_grader("choice", options=_POINT_OPTIONS)
+@register_grader("choice", options=_POINT_OPTIONS, version=1)
 def grade_choice(extraction: Extraction, sample: Sample, ctx: ScoringContext) -> Grade:
     """Letter equality (strict: no answer is wrong)."""
     if (g := _no_answer(extraction, ctx)) is not None:
@@ -100,7 +103,7 @@ def official_random_guess(n_options: int, seed: int = OFFICIAL_SEED) -> int:
     return rng.randint(0, n_options - 1)
 
 
-@register_grader("choice_official_compatible", options=("seed",))
+@register_grader("choice_official_compatible", options=("seed",), version=1)
 def grade_choice_official_compatible(extraction: Extraction, sample: Sample, ctx: ScoringContext) -> Grade:
     """Official-compatible MMLU-Pro grading: letter equality, and when no letter was found the
     official script's seeded random guess (``random.seed(12345); random.randint(0, n - 1)``), so the
@@ -118,7 +121,9 @@ def grade_choice_official_compatible(extraction: Extraction, sample: Sample, ctx
     return Grade(hit, "random_guess_hit" if hit else "random_guess_miss")
 
 
-@register_grader("math", options=("timeout_s", "rel_tol", "max_chars", "set_relation", *_POINT_OPTIONS))
+@register_grader(
+    "math", options=("timeout_s", "rel_tol", "max_chars", "set_relation", *_POINT_OPTIONS), version=1
+)
 def grade_math(extraction: Extraction, sample: Sample, ctx: ScoringContext) -> Grade:
     """Mathematical equivalence (see mathequiv.py): exact fast paths in-process, math-verify and
     sympy in a sandboxed worker with a hard ``timeout_s`` (default 5 s) wall-clock kill."""
@@ -142,7 +147,7 @@ def _range(ctx: ScoringContext) -> tuple[int | None, int | None]:
     return (None if lo is None else int(lo)), (None if hi is None else int(hi))
 
 
-@register_grader("integer", options=("min", "max", *_POINT_OPTIONS))
+@register_grader("integer", options=("min", "max", *_POINT_OPTIONS), version=1)
 def grade_integer(extraction: Extraction, sample: Sample, ctx: ScoringContext) -> Grade:
     """Integer equality (AIME: answers 0-999; ``min``/``max`` change the range, null for none).
     An answer outside the range or not an integer is wrong."""

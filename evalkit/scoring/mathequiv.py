@@ -142,6 +142,49 @@ def clear_cache() -> None:
         _cache.data.clear()
 
 
+def _answer_form(s: str) -> str:
+    """The normalised answer: the content of its last box when it has one."""
+    t = normalize_answer(s)
+    if "\\boxed" in t or "\\fbox" in t:
+        box = last_box(t)
+        if box is not None:
+            t = normalize_answer(box.content)
+    return t
+
+
+def _exact_verdict(g: str, p: str, max_chars: int) -> MathVerdict | None:
+    """Steps 1-4 on normalised answers: the checks that decide without the symbolic worker."""
+    if not p:
+        return MathVerdict(False, "empty_answer", "length")
+    if p == g:
+        return MathVerdict(True, "identical", "identical")
+    if len(p) > max_chars:
+        return MathVerdict(False, "answer_too_long", "length")
+    gn, pn = plain_number(g), plain_number(p)
+    if gn is not None and pn is not None:
+        if gn[0] == pn[0]:
+            return MathVerdict(True, "same_number", "number")
+        if not (gn[1] or pn[1]):
+            return MathVerdict(False, "different_number", "number")
+        # A decimal against another number: math-verify's rounding rules decide (below).
+    gt, pt = plain_text(g), plain_text(p)
+    if gt is not None and pt is not None and gt == pt:
+        return MathVerdict(True, "same_text", "text")
+    return None
+
+
+def _worker_verdict(g: str, p: str, timeout_s: float, rel_tol: float, set_relation: bool) -> MathVerdict:
+    """Step 6: math-verify and sympy in a sandboxed worker, cached per (gold, pred, options)."""
+    options = {"rel_tol": rel_tol, "set_relation": set_relation}
+    key = (g, p, timeout_s, rel_tol, set_relation)
+    hit = _cache.get(key)
+    if hit is not None:
+        return MathVerdict(hit[0], hit[1], "cache")
+    equal, reason = default_sandbox().check(g, p, timeout_s=timeout_s, options=options)
+    _cache.put(key, (equal, reason))
+    return MathVerdict(equal, reason, "worker")
+
+
 def math_equal(
     gold: str,
     pred: str,
@@ -151,41 +194,17 @@ def math_equal(
     max_chars: int = DEFAULT_MAX_CHARS,
     set_relation: bool = True,
 ) -> MathVerdict:
-    """Is the predicted answer ``pred`` mathematically equivalent to ``gold``?
+    """Is the predicted answer ``pred`` mathematically equivalent to ``gold``? (The steps are in
+    the module docstring.)
 
     ``set_relation``: accept a relation for a set (``x<3`` for ``(-\\infty,3)``), as a solution set.
     """
     if len(pred) > 20 * max_chars:
         return MathVerdict(False, "answer_too_long", "length")
-    g = normalize_answer(gold)
-    p = normalize_answer(pred)
-    if "\\boxed" in p or "\\fbox" in p:
-        box = last_box(p)
-        if box is not None:
-            p = normalize_answer(box.content)
-    if "\\boxed" in g or "\\fbox" in g:
-        box = last_box(g)
-        if box is not None:
-            g = normalize_answer(box.content)
-    if not p:
-        return MathVerdict(False, "empty_answer", "length")
-    if p == g:
-        return MathVerdict(True, "identical", "identical")
-    if len(p) > max_chars:
-        return MathVerdict(False, "answer_too_long", "length")
-
-    gn, pn = plain_number(g), plain_number(p)
-    if gn is not None and pn is not None:
-        if gn[0] == pn[0]:
-            return MathVerdict(True, "same_number", "number")
-        if not (gn[1] or pn[1]):
-            return MathVerdict(False, "different_number", "number")
-        # A decimal against another number: math-verify's rounding rules decide (below).
-
-    gt, pt = plain_text(g), plain_text(p)
-    if gt is not None and pt is not None and gt == pt:
-        return MathVerdict(True, "same_text", "text")
-
+    g, p = _answer_form(gold), _answer_form(pred)
+    verdict = _exact_verdict(g, p, max_chars)
+    if verdict is not None:
+        return verdict
     ge, pe = has_ellipsis(g), has_ellipsis(p)
     if ge or pe:
         if ge != pe:
@@ -193,18 +212,9 @@ def math_equal(
         return _sequence_equal(
             g, p, timeout_s=timeout_s, rel_tol=rel_tol, max_chars=max_chars, set_relation=set_relation
         )
-
     if not _braces_balanced(p):
         return MathVerdict(False, "unbalanced_braces", "length")
-
-    options = {"rel_tol": rel_tol, "set_relation": set_relation}
-    key = (g, p, timeout_s, rel_tol, set_relation)
-    hit = _cache.get(key)
-    if hit is not None:
-        return MathVerdict(hit[0], hit[1], "cache")
-    equal, reason = default_sandbox().check(g, p, timeout_s=timeout_s, options=options)
-    _cache.put(key, (equal, reason))
-    return MathVerdict(equal, reason, "worker")
+    return _worker_verdict(g, p, timeout_s, rel_tol, set_relation)
 
 
 def _sequence_equal(g: str, p: str, **kw: object) -> MathVerdict:

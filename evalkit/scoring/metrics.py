@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from evalkit.scoring.grade import AMC_POINTS
+from evalkit.scoring.registry import Metric, register_metric, register_metric_family
 from evalkit.scoring.stats import Z95, clustered_interval, mean_interval, pass_at_k, wilson_interval
 
 
@@ -41,41 +43,7 @@ class MetricResult:
         return d
 
 
-Metric = Callable[[Sequence[ScoredRow], Mapping[str, Any]], MetricResult]
-
 _FAMILY_RE = re.compile(r"(pass|maj|mean)@(\d+)")
-
-
-class _MetricTable(dict):
-    """Registered metrics, plus the numbered families ``pass@K``, ``maj@K`` and ``mean@K`` (any K),
-    so ``metrics: [pass@8]`` in a task YAML validates without registering every K."""
-
-    def __contains__(self, name: object) -> bool:
-        return dict.__contains__(self, name) or (isinstance(name, str) and _family(name) is not None)
-
-    def __missing__(self, name: str) -> Metric:
-        fn = _family(name)
-        if fn is None:
-            raise KeyError(name)
-        return fn
-
-
-METRICS: dict[str, Metric] = _MetricTable()
-
-
-def register_metric(name: str) -> Callable[[Metric], Metric]:
-    def deco(fn: Metric) -> Metric:
-        METRICS[name] = fn
-        return fn
-
-    return deco
-
-
-def get_metric(name: str) -> Metric:
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS))}") from None
 
 
 def by_item(rows: Sequence[ScoredRow], value: Callable[[ScoredRow], float]) -> dict[str, list[float]]:
@@ -130,9 +98,6 @@ def accuracy_official_compatible(rows: Sequence[ScoredRow], options: Mapping[str
         res.n_items,
         {**res.extra, "random_guess_hits": hits},
     )
-
-
-AMC_POINTS = {"correct": 6.0, "blank": 1.5, "wrong": 0.0}
 
 
 def _amc_row_points(r: ScoredRow) -> float:
@@ -323,13 +288,7 @@ def _pass_at(name: str) -> Metric:
     return metric
 
 
-def _family(name: str) -> Metric | None:
-    m = _FAMILY_RE.fullmatch(name)
-    if not m:
-        return None
-    return {"pass": _pass_at, "maj": _maj_at, "mean": _mean_at}[m.group(1)](name)
-
-
 # k = the number of repeats (or the metric option k).
-for _fam, _make in (("pass", _pass_at), ("maj", _maj_at), ("mean", _mean_at)):
-    METRICS[f"{_fam}@k"] = _make(f"{_fam}@k")
+for _family, _make in (("pass", _pass_at), ("maj", _maj_at), ("mean", _mean_at)):
+    register_metric_family(_family)(_make)
+    register_metric(f"{_family}@k")(_make(f"{_family}@k"))

@@ -26,9 +26,11 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from evalkit.scoring._frames import frame, read_frame
 
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MEMORY_MB = 1536
@@ -48,36 +50,13 @@ class _Worker:
 
 @dataclass
 class SandboxStats:
+    """What a pool did: `evalkit grade` prints it, so timeouts and crashes are never silent."""
+
     checks: int = 0
     timeouts: int = 0
     crashes: int = 0
     memory_kills: int = 0
     started: int = 0
-
-
-def _recv_frame(sock: socket.socket, deadline: float) -> bytes | None:
-    """A length-prefixed frame before ``deadline``; raises TimeoutError, None at EOF."""
-
-    def exact(n: int) -> bytes | None:
-        buf = bytearray()
-        while len(buf) < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            sock.settimeout(remaining)
-            chunk = sock.recv(n - len(buf))  # raises TimeoutError (socket.timeout) past the deadline
-            if not chunk:
-                return None
-            buf += chunk
-        return bytes(buf)
-
-    hdr = exact(4)
-    if hdr is None:
-        return None
-    (n,) = struct.unpack("!I", hdr)
-    if n > 1 << 20:
-        return None
-    return exact(n)
 
 
 def _is_dead(w: _Worker) -> bool:
@@ -245,8 +224,7 @@ class MathSandbox:
         options: dict[str, Any] | None = None,
     ) -> tuple[bool, str]:
         """Run one equivalence check in a worker; (False, "timeout") when it overruns ``timeout_s``."""
-        payload = json.dumps([gold, pred, dict(options or {})]).encode()
-        frame = struct.pack("!I", len(payload)) + payload
+        request = frame(json.dumps([gold, pred, dict(options or {})]).encode())
         w = self._acquire()
         alive = False
         with self._cond:
@@ -254,7 +232,7 @@ class MathSandbox:
         try:
             try:
                 w.sock.settimeout(None)
-                w.sock.sendall(frame)
+                w.sock.sendall(request)
             except OSError:
                 # The idle worker died (killed from outside): replace it once.
                 self._kill(w)
@@ -263,9 +241,9 @@ class MathSandbox:
                 w = self._spawn()
                 with self._cond:
                     self._busy[w.pid] = w
-                w.sock.sendall(frame)
+                w.sock.sendall(request)
             try:
-                raw = _recv_frame(w.sock, time.monotonic() + timeout_s)
+                raw = read_frame(w.sock, time.monotonic() + timeout_s)
             except TimeoutError:
                 with self._cond:
                     self.stats.timeouts += 1
@@ -323,6 +301,15 @@ class MathSandbox:
 
 _default: MathSandbox | None = None
 _default_lock = threading.Lock()
+
+
+def default_sandbox_stats() -> SandboxStats | None:
+    """A copy of the process-wide pool's counts; None when no check has needed the pool."""
+    with _default_lock:
+        if _default is None:
+            return None
+        with _default._cond:
+            return replace(_default.stats)
 
 
 def default_sandbox() -> MathSandbox:

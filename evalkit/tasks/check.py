@@ -32,18 +32,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import TaskError
-from evalkit.scoring import ScoringContext, score_completion
+from evalkit.scoring.extractors import EXAMPLE_REASONING
+from evalkit.scoring.extractors.math import parse_integer
+from evalkit.scoring.grade import gold_letter
+from evalkit.scoring.registry import ExampleAnswer, extractor_entry, score_completion
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.prompt import render
 from evalkit.tasks.samples import load_fewshot_pool, load_samples, select_fewshot
-from evalkit.types import Completion, Sample
+from evalkit.tasks.spec import TaskSpec
+from evalkit.types import Completion, Extraction, Grade, Sample, ScoringContext
 
-LETTER_EXTRACTORS = frozenset({"choice", "mmlu_pro_official"})
+# Graders whose gold answers must be integers (checked on the data before any answer is scored).
 INTEGER_GRADERS = frozenset({"integer"})
-# Graders that compare values (not letters): a wrong value equal to the gold in another form passes.
-VALUE_EXTRACTORS = frozenset({"boxed", "answer_line", "integer", "exact"})
-
-_REASONING = "Let's think step by step. We work through the problem carefully and check each step."
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,13 @@ class PassResult:
     def rate(self) -> float:
         return self.correct / self.n if self.n else 0.0
 
+    def record(self, extraction: Extraction, grade: Grade) -> None:
+        self.n += 1
+        self.correct += int(grade.correct)
+        self.statuses[extraction.status] += 1
+        if grade.points is not None:
+            self.points[grade.points] += 1
+
 
 @dataclass
 class CheckReport:
@@ -86,6 +93,7 @@ class CheckReport:
     dates: Counter[str] = field(default_factory=Counter)
     problem_counts: Counter[str] = field(default_factory=Counter)  # by check, including those not kept
     seconds: float = 0.0
+    max_problems: int = 1000  # problems kept in ``problems``; all are counted
 
     @property
     def ok(self) -> bool:
@@ -94,43 +102,19 @@ class CheckReport:
     def problems_of(self, check: str) -> list[ItemProblem]:
         return [p for p in self.problems if p.check == check]
 
+    def add(self, problem: ItemProblem) -> None:
+        self.problem_counts[problem.check] += 1
+        if len(self.problems) < self.max_problems:
+            self.problems.append(problem)
+
 
 # ---------------------------------------------------------------------------------------------
 # Writing answers the way a model does
 
 
-def _template_text(task: LoadedTask) -> str:
-    p = task.spec.prompt
+def _template_text(spec: TaskSpec) -> str:
+    p = spec.prompt
     return p.template + (p.system or "")
-
-
-def answer_writer(task: LoadedTask) -> Callable[[str], str]:
-    """A function turning an answer (a letter or a value) into the final sentence of a model output,
-    in the form this task's prompt asks for and its extractor reads."""
-    name = task.spec.extract.name
-    boxed = "\\boxed" in _template_text(task)
-    if name in LETTER_EXTRACTORS:
-        if boxed:
-            return lambda a: (
-                f"Checking the options, the answer is option {a}, so the answer is \\boxed{{{a}}}."
-            )
-        return lambda a: f"The answer is ({a})."
-    if name == "boxed":
-        return lambda a: f"Putting it together, the answer is \\boxed{{{a}}}."
-    if name == "answer_line":
-        return lambda a: (
-            f"Therefore the result follows.\nFinal Answer: The final answer is ${a}$. I hope it is correct."
-        )
-    if name == "integer":
-        if boxed:
-            return lambda a: f"Putting it together, the answer is \\boxed{{{a}}}."
-        return lambda a: f"The answer is {a}."
-    if name == "exact":
-        return lambda a: a
-    raise TaskError(
-        f"tasks check: no way to write answers for extractor {name!r} (known: "
-        f"{', '.join(sorted(LETTER_EXTRACTORS | VALUE_EXTRACTORS))}); add one to evalkit/tasks/check.py"
-    )
 
 
 def _with_continuation(body: str, decoy: str, stop: Sequence[str]) -> str:
@@ -142,14 +126,71 @@ def _with_continuation(body: str, decoy: str, stop: Sequence[str]) -> str:
     return f"{body}\n\n{stops[0]}\nA further question the model invented.\n{decoy}"
 
 
-def write_completion(task: LoadedTask, writer: Callable[[str], str], answer: str, decoy: str | None) -> str:
-    if task.spec.extract.name == "exact":
-        text = answer
-    else:
-        text = f"{_REASONING}\n{writer(answer)}"
-    if decoy is not None:
-        text = _with_continuation(text, writer(decoy), task.spec.generation.stop)
-    return text
+@dataclass(frozen=True)
+class ItemAnswers:
+    """The gold answer of an item and a wrong one, as letters or as values."""
+
+    gold: str
+    wrong: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One pass of the check: the completion written for each item, and the outcome it must get."""
+
+    name: str  # gold | wrong | abstain
+    write_answer: Callable[[ItemAnswers], str]
+    expected: Callable[[Extraction, Grade], bool]
+    failure: Callable[[ItemAnswers, Extraction, Grade], str]  # the message when it does not
+
+
+def probes(spec: TaskSpec) -> list[Probe]:
+    """The passes for ``spec``: gold (must score correct), wrong (must not), and an explicit blank
+    (must be status abstain) when the prompt offers ``\\boxed{blank}``. Answers are written by
+    the extractor's own ``example_answer``, each followed by a decoy continuation stating the other
+    answer after the task's first stop sequence."""
+    entry = extractor_entry(spec.extract.name)
+    write: ExampleAnswer = entry.example_answer
+    boxed = "\\boxed" in _template_text(spec)
+    stop = spec.generation.stop
+
+    def stated(answer: str, decoy: str) -> str:
+        return _with_continuation(write(answer, boxed), write(decoy, boxed), stop)
+
+    same_value = (
+        ""
+        if entry.answer_kind == "letter"
+        else ("; if the two are the same value written differently, this is expected")
+    )
+    out = [
+        Probe(
+            "gold",
+            lambda a: stated(a.gold, a.wrong),
+            lambda ex, gr: gr.correct,
+            lambda a, ex, gr: f"gold {a.gold!r} scored wrong (extracted {ex.answer!r}, status {ex.status})",
+        ),
+        Probe(
+            "wrong",
+            lambda a: stated(a.wrong, a.gold),
+            lambda ex, gr: not gr.correct,
+            lambda a, ex, gr: (
+                f"wrong answer {a.wrong!r} accepted for gold {a.gold!r} (extracted {ex.answer!r}){same_value}"
+            ),
+        ),
+    ]
+    if "\\boxed{blank}" in _template_text(spec):
+        blank = f"{EXAMPLE_REASONING}\nI cannot solve this reliably, so I leave it blank: \\boxed{{blank}}."
+        out.append(
+            Probe(
+                "abstain",
+                lambda a: blank,
+                lambda ex, gr: ex.status == "abstain" and not gr.correct,
+                lambda a, ex, gr: (
+                    f"\\boxed{{blank}} gave status {ex.status}, answer {ex.answer!r}, correct {gr.correct}"
+                ),
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +212,14 @@ def _as_int(s: str) -> int | None:
     return int(t) if re.fullmatch(r"[+-]?\d+", t) else None
 
 
+def _differs(candidate: str, mine: str, mine_int: int | None) -> bool:
+    """Is ``candidate`` a different answer from the gold (normal form ``mine``, integer ``mine_int``)?"""
+    ci = _as_int(candidate)
+    if mine_int is not None and ci is not None:
+        return ci != mine_int
+    return _norm_value(candidate) != mine
+
+
 def wrong_values(samples: Sequence[Sample]) -> list[str]:
     """For each item, a value that differs from its gold: the next item's answer (cyclically) whose
     normalised form differs (integers compared as numbers)."""
@@ -178,17 +227,8 @@ def wrong_values(samples: Sequence[Sample]) -> list[str]:
     out = []
     for i, s in enumerate(samples):
         mine, mine_int = _norm_value(s.answer), _as_int(s.answer)
-        pick = None
-        for j in range(1, n):
-            cand = samples[(i + j) % n].answer
-            ci = _as_int(cand)
-            if mine_int is not None and ci is not None:
-                if ci != mine_int:
-                    pick = cand
-                    break
-            elif _norm_value(cand) != mine:
-                pick = cand
-                break
+        cands = (samples[(i + j) % n].answer for j in range(1, n))
+        pick = next((c for c in cands if _differs(c, mine, mine_int)), None)
         if pick is None:  # every item has the same answer: shift the integer, or append a digit
             pick = str(mine_int + 1) if mine_int is not None else s.answer + "1"
         out.append(pick)
@@ -202,17 +242,30 @@ def wrong_letter(sample: Sample, gold: str) -> str:
     return letters[(letters.index(gold) + 1) % len(letters)]
 
 
+def item_answers(samples: Sequence[Sample], is_letter: bool) -> list[ItemAnswers]:
+    """The gold and a wrong answer of every item: letters (the next of the item's own options) or
+    values (another item's different answer)."""
+    if is_letter:
+        golds = [gold_letter(s) for s in samples]
+        return [ItemAnswers(g, wrong_letter(s, g)) for s, g in zip(samples, golds, strict=True)]
+    return [ItemAnswers(s.answer, w) for s, w in zip(samples, wrong_values(samples), strict=True)]
+
+
 # ---------------------------------------------------------------------------------------------
 # The check
 
 
-def _gold_letter(sample: Sample) -> str:
-    from evalkit.scoring.grade import gold_letter
+def _letter_problems(s: Sample) -> list[ItemProblem]:
+    if not s.choices:
+        return [ItemProblem(s.id, "data", "letter task but the item has no options (fields.choices)")]
+    g = gold_letter(s)
+    if g not in s.letters:
+        msg = f"gold {s.answer!r} is not one of the item's option letters {''.join(s.letters)}"
+        return [ItemProblem(s.id, "data", msg)]
+    return []
 
-    return gold_letter(sample)
 
-
-def _data_problems(task: LoadedTask, s: Sample, is_letter: bool) -> list[ItemProblem]:
+def _data_problems(spec: TaskSpec, s: Sample, is_letter: bool) -> list[ItemProblem]:
     out = []
     if s.date is None:
         out.append(
@@ -223,43 +276,78 @@ def _data_problems(task: LoadedTask, s: Sample, is_letter: bool) -> list[ItemPro
     if not s.answer.strip():
         out.append(ItemProblem(s.id, "data", "empty gold answer"))
     if is_letter:
-        if not s.choices:
-            out.append(ItemProblem(s.id, "data", "letter task but the item has no options (fields.choices)"))
-        else:
-            g = _gold_letter(s)
-            if g not in s.letters:
-                out.append(
-                    ItemProblem(
-                        s.id,
-                        "data",
-                        f"gold {s.answer!r} is not one of the item's option letters {''.join(s.letters)}",
-                    )
-                )
-    if task.spec.grade.name in INTEGER_GRADERS:
-        from evalkit.scoring.extract import parse_integer
-
-        if parse_integer(s.answer) is None:
-            out.append(
-                ItemProblem(s.id, "data", f"gold {s.answer!r} is not an integer but the grader is 'integer'")
-            )
+        out += _letter_problems(s)
+    if spec.grade.name in INTEGER_GRADERS and parse_integer(s.answer) is None:
+        msg = f"gold {s.answer!r} is not an integer but the grader is 'integer'"
+        out.append(ItemProblem(s.id, "data", msg))
     return out
 
 
-def _score(
-    task: LoadedTask, text: str, sample: Sample, ctx: ScoringContext
-) -> tuple[str, bool, float | None, str | None]:
-    ex, gr = score_completion(
-        Completion(text=text, finish_reason="stop"), sample, task.spec.extract.name, task.spec.grade.name, ctx
-    )
-    return ex.status, gr.correct, gr.points, ex.answer
+def _fewshot_source(task: LoadedTask, data_dir: Path | None) -> Callable[[Sample], list[Sample]]:
+    """The exemplar pool to select from for each item.
+
+    select_fewshot keeps pool order and filters by the `same` field; handing it only that group
+    gives the identical exemplars without normalising the whole pool for every item.
+    """
+    pool = load_fewshot_pool(task, data_dir)
+    fs = task.spec.prompt.fewshot
+    same = fs.same if fs is not None else None
+    if same is None:
+        return lambda s: pool
+    groups: dict[str, list[Sample]] = {}
+    for e in pool:
+        groups.setdefault(repr(e.meta.get(same)), []).append(e)
+    return lambda s: groups.get(repr(s.meta.get(same)), [])
 
 
-def _record(p: PassResult, status: str, correct: bool, points: float | None) -> None:
-    p.n += 1
-    p.correct += int(correct)
-    p.statuses[status] += 1
-    if points is not None:
-        p.points[points] += 1
+def _renders(task: LoadedTask, s: Sample, pool: list[Sample], rep: CheckReport) -> bool:
+    """Render the item's prompt with its exemplars; record what fails."""
+    exemplars = select_fewshot(task.spec, s, pool)
+    if rep.fewshot_k and len(exemplars) != rep.fewshot_k:
+        rep.add(ItemProblem(s.id, "fewshot", f"{len(exemplars)} exemplars found, {rep.fewshot_k} asked"))
+    try:
+        render(task, s, exemplars)
+    except TaskError as e:
+        rep.add(ItemProblem(s.id, "render", str(e)))
+        return False
+    rep.n_rendered += 1
+    return True
+
+
+def _run_probe(
+    probe: Probe, result: PassResult, s: Sample, answers: ItemAnswers, spec: TaskSpec, ctx: ScoringContext
+) -> ItemProblem | None:
+    """Score the probe's completion for one item; the problem when the outcome is not the expected one."""
+    text = probe.write_answer(answers)
+    try:
+        ex, gr = score_completion(
+            Completion(text=text, finish_reason="stop"), s, spec.extract.name, spec.grade.name, ctx
+        )
+    except Exception as e:  # a grader crash on real data is exactly what this command is for
+        result.n += 1
+        result.failed += 1
+        return ItemProblem(s.id, probe.name, f"scoring raised {type(e).__name__}: {e}", text)
+    result.record(ex, gr)
+    if probe.expected(ex, gr):
+        return None
+    result.failed += 1
+    return ItemProblem(s.id, probe.name, probe.failure(answers, ex, gr), text)
+
+
+def _notes(spec: TaskSpec, samples: Sequence[Sample], is_letter: bool) -> list[str]:
+    notes = []
+    dup_options = sum(1 for s in samples if is_letter and s.choices and len(set(s.choices)) < len(s.choices))
+    if dup_options:
+        notes.append(
+            f"{dup_options} item(s) list the same option text under two letters; grading is by letter, so a "
+            f"wrong letter with the gold's text still scores 0"
+        )
+    if spec.generation.stop:
+        notes.append(
+            f"every written answer was followed by {spec.generation.stop[0]!r} and an invented continuation "
+            f"with the other answer: the stop-sequence cut is exercised"
+        )
+    return notes
 
 
 def check_task(task: LoadedTask, data_dir: Path | None, max_problems: int = 1000) -> CheckReport:
@@ -267,116 +355,27 @@ def check_task(task: LoadedTask, data_dir: Path | None, max_problems: int = 1000
     t0 = time.perf_counter()
     spec = task.spec
     samples, loaded = load_samples(task, data_dir)
-    rep = CheckReport(spec.name, spec.version, loaded.source, n_items=len(samples))
+    rep = CheckReport(spec.name, spec.version, loaded.source, n_items=len(samples), max_problems=max_problems)
     if not samples:
-        rep.problems.append(ItemProblem("-", "data", f"no items in {loaded.source}"))
-        rep.problem_counts["data"] += 1
+        rep.add(ItemProblem("-", "data", f"no items in {loaded.source}"))
         return rep
-    pool = load_fewshot_pool(task, data_dir)
-    fs = spec.prompt.fewshot
-    # select_fewshot keeps pool order and filters by the `same` field; handing it only that group
-    # gives the identical exemplars without normalising the whole pool for every item.
-    groups: dict[str, list[Sample]] = {}
-    same = fs.same if fs is not None else None
-    if same is not None:
-        for e in pool:
-            groups.setdefault(repr(e.meta.get(same)), []).append(e)
-
-    def pool_for(s: Sample) -> list[Sample]:
-        return pool if same is None else groups.get(repr(s.meta.get(same)), [])
-
-    rep.fewshot_k = fs.k if fs else 0
-    is_letter = spec.extract.name in LETTER_EXTRACTORS
-    writer = answer_writer(task)
+    pool_for = _fewshot_source(task, data_dir)
+    rep.fewshot_k = spec.prompt.fewshot.k if spec.prompt.fewshot else 0
+    is_letter = extractor_entry(spec.extract.name).answer_kind == "letter"
     ctx = ScoringContext.for_task(spec)
-    offers_blank = "\\boxed{blank}" in _template_text(task)
-    gold_p, wrong_p, blank_p = PassResult("gold"), PassResult("wrong"), PassResult("abstain")
-    wrong_vals = None if is_letter else wrong_values(samples)
-    dup_options = 0
-
-    def add(problem: ItemProblem) -> None:
-        rep.problem_counts[problem.check] += 1
-        if len(rep.problems) < max_problems:
-            rep.problems.append(problem)
-
-    for i, s in enumerate(samples):
+    checks = probes(spec)
+    rep.passes = [PassResult(p.name) for p in checks]
+    for s, answers in zip(samples, item_answers(samples, is_letter), strict=True):
         rep.dates[s.date.isoformat() if s.date else "none"] += 1
-        for prob in _data_problems(task, s, is_letter):
-            add(prob)
-        exemplars = select_fewshot(spec, s, pool_for(s))
-        if rep.fewshot_k and len(exemplars) != rep.fewshot_k:
-            add(ItemProblem(s.id, "fewshot", f"{len(exemplars)} exemplars found, {rep.fewshot_k} asked"))
-        try:
-            render(task, s, exemplars)
-            rep.n_rendered += 1
-        except TaskError as e:
-            add(ItemProblem(s.id, "render", str(e)))
+        for prob in _data_problems(spec, s, is_letter):
+            rep.add(prob)
+        if not _renders(task, s, pool_for(s), rep):
             continue
-        if is_letter:
-            if s.choices and len(set(s.choices)) < len(s.choices):
-                dup_options += 1
-            gold = _gold_letter(s)
-            wrong = wrong_letter(s, gold)
-        else:
-            assert wrong_vals is not None
-            gold, wrong = s.answer, wrong_vals[i]
-        for p, ans, decoy in ((gold_p, gold, wrong), (wrong_p, wrong, gold)):
-            text = write_completion(task, writer, ans, decoy)
-            try:
-                status, correct, points, got = _score(task, text, s, ctx)
-            except Exception as e:  # a grader crash on real data is exactly what this command is for
-                p.n += 1
-                p.failed += 1
-                add(ItemProblem(s.id, p.name, f"scoring raised {type(e).__name__}: {e}", text))
-                continue
-            _record(p, status, correct, points)
-            expected = p.name == "gold"
-            if correct != expected:
-                p.failed += 1
-                if expected:
-                    msg = f"gold {gold!r} scored wrong (extracted {got!r}, status {status})"
-                else:
-                    msg = f"wrong answer {wrong!r} accepted for gold {gold!r} (extracted {got!r})"
-                    if not is_letter:
-                        msg += "; if the two are the same value written differently, this is expected"
-                add(ItemProblem(s.id, p.name, msg, text))
-        if offers_blank:
-            text = write_completion(
-                task,
-                lambda a: f"I cannot solve this reliably, so I leave it blank: \\boxed{{{a}}}.",
-                "blank",
-                None,
-            )
-            try:
-                status, correct, points, got = _score(task, text, s, ctx)
-            except Exception as e:
-                blank_p.n += 1
-                blank_p.failed += 1
-                add(ItemProblem(s.id, "abstain", f"scoring raised {type(e).__name__}: {e}", text))
-                continue
-            _record(blank_p, status, correct, points)
-            if status != "abstain" or correct:
-                blank_p.failed += 1
-                add(
-                    ItemProblem(
-                        s.id,
-                        "abstain",
-                        f"\\boxed{{blank}} gave status {status}, answer {got!r}, correct {correct}",
-                        text,
-                    )
-                )
-
-    rep.passes = [gold_p, wrong_p] + ([blank_p] if offers_blank else [])
-    if dup_options:
-        rep.notes.append(
-            f"{dup_options} item(s) list the same option text under two letters; grading is by letter, so a "
-            f"wrong letter with the gold's text still scores 0"
-        )
-    if spec.generation.stop:
-        rep.notes.append(
-            f"every written answer was followed by {spec.generation.stop[0]!r} and an invented continuation "
-            f"with the other answer: the stop-sequence cut is exercised"
-        )
+        for probe, result in zip(checks, rep.passes, strict=True):
+            problem = _run_probe(probe, result, s, answers, spec, ctx)
+            if problem is not None:
+                rep.add(problem)
+    rep.notes = _notes(spec, samples, is_letter)
     rep.seconds = time.perf_counter() - t0
     return rep
 
@@ -404,9 +403,8 @@ def format_report(rep: CheckReport, show: int = 20) -> list[str]:
         lines.append(f"  note: {note}")
     if rep.problem_counts:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(rep.problem_counts.items()))
-        lines.append(
-            f"  {sum(rep.problem_counts.values())} problem(s) ({counts}); first {min(show, len(rep.problems))}:"
-        )
+        total, shown = sum(rep.problem_counts.values()), min(show, len(rep.problems))
+        lines.append(f"  {total} problem(s) ({counts}); first {shown}:")
         for prob in rep.problems[:show]:
             lines.append(f"    [{prob.check}] item {prob.sample_id}: {prob.message}")
             if prob.completion is not None:

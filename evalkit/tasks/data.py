@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import DataError
+from evalkit.jsonl import read_jsonl
 
 MIRROR_SUFFIXES = (".jsonl", ".parquet", ".json")
 
@@ -50,23 +51,7 @@ def read_rows_file(path: Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".jsonl":
-            rows = []
-            with path.open(encoding="utf-8") as f:
-                for i, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise DataError(
-                            f"{path}:{i}: not valid JSON ({e.msg}); each line must be one JSON object"
-                        ) from None
-                    if not isinstance(obj, dict):
-                        raise DataError(
-                            f"{path}:{i}: each line must be a JSON object, got {type(obj).__name__}"
-                        )
-                    rows.append(obj)
-            return rows
+            return [obj for _, obj in read_jsonl(path)]
         if suffix == ".json":
             obj = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(obj, dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,9 @@ import yaml
 from pydantic import ValidationError
 
 from evalkit.errors import TaskError
-from evalkit.tasks.spec import TaskSpec
+from evalkit.scoring import known_extractors, known_graders, known_metrics
+from evalkit.scoring.registry import is_metric
+from evalkit.tasks.spec import ComponentRef, ScorerSpec, TaskSpec
 
 TASK_SUFFIXES = (".yaml", ".yml")
 
@@ -79,35 +81,50 @@ def format_validation_error(path: Path, root: yaml.Node | None, exc: ValidationE
     return "\n".join(lines)
 
 
-def _check_components(path: Path, root: yaml.Node | None, spec: TaskSpec) -> list[str]:
-    from evalkit.scoring import known_extractors, known_graders
-    from evalkit.scoring.metrics import METRICS
+def _check_component(
+    path: Path,
+    root: yaml.Node | None,
+    loc: list[Any],
+    kind: str,
+    ref: ComponentRef,
+    known: Mapping[str, frozenset[str]],
+) -> list[str]:
+    """Problems with one extractor or grader reference at YAML location ``loc``."""
+    field = ".".join(map(str, loc))
+    if ref.name not in known:
+        line = _node_line(root, loc)
+        return [
+            f"{path}:{line}: {field}: unknown {kind} name {ref.name!r} (known: {', '.join(sorted(known))})"
+        ]
+    bad = set(ref.options) - set(known[ref.name])
+    if not bad:
+        return []
+    line = _node_line(root, [*loc, "options"])
+    allowed = ", ".join(sorted(known[ref.name])) or "none"
+    return [
+        f"{path}:{line}: {field}.options: unknown option(s) {', '.join(sorted(bad))} for "
+        f"{ref.name!r} (allowed: {allowed})"
+    ]
 
+
+def _check_scorer(path: Path, root: yaml.Node | None, loc: list[Any], scorer: ScorerSpec) -> list[str]:
+    """Problems with a scorer's components and metrics; ``loc`` is [] for the top-level one."""
+    problems = _check_component(
+        path, root, [*loc, "extract"], "extractor", scorer.extract, known_extractors()
+    )
+    problems += _check_component(path, root, [*loc, "grade"], "grader", scorer.grade, known_graders())
+    for i, m in enumerate(scorer.metrics):
+        if not is_metric(m):
+            line = _node_line(root, [*loc, "metrics", i])
+            field = ".".join(map(str, [*loc, "metrics"]))
+            problems.append(
+                f"{path}:{line}: {field}: unknown metric {m!r} (known: {', '.join(known_metrics())})"
+            )
+    return problems
+
+
+def _check_templates(path: Path, root: yaml.Node | None, spec: TaskSpec) -> list[str]:
     problems = []
-    for key, kind, ref, known in (
-        ("extract", "extractor", spec.extract, known_extractors()),
-        ("grade", "grader", spec.grade, known_graders()),
-    ):
-        if ref.name not in known:
-            line = _node_line(root, [key])
-            problems.append(
-                f"{path}:{line}: {key}: unknown {kind} name {ref.name!r} (known: {', '.join(sorted(known))})"
-            )
-            continue
-        bad = set(ref.options) - set(known[ref.name])
-        if bad:
-            line = _node_line(root, [key, "options"])
-            allowed = ", ".join(sorted(known[ref.name])) or "none"
-            problems.append(
-                f"{path}:{line}: {key}.options: unknown option(s) {', '.join(sorted(bad))} for "
-                f"{ref.name!r} (allowed: {allowed})"
-            )
-    for i, m in enumerate(spec.metrics):
-        if m not in METRICS:
-            line = _node_line(root, ["metrics", i])
-            problems.append(
-                f"{path}:{line}: metrics: unknown metric {m!r} (known: {', '.join(sorted(METRICS))})"
-            )
     env = jinja2.Environment()
     for key in ("template", "system"):
         src = getattr(spec.prompt, key)
@@ -121,6 +138,15 @@ def _check_components(path: Path, root: yaml.Node | None, spec: TaskSpec) -> lis
                 f"{path}:{base + (e.lineno or 1)}: prompt.{key}: Jinja2 syntax error: {e.message}"
             )
     return problems
+
+
+def _check_components(path: Path, root: yaml.Node | None, spec: TaskSpec) -> list[str]:
+    """What the schema cannot check: component and metric names and options, prompt templates."""
+    primary, *extra = spec.all_scorers()
+    problems = _check_scorer(path, root, [], primary)
+    for i, scorer in enumerate(extra):
+        problems += _check_scorer(path, root, ["scorers", i], scorer)
+    return problems + _check_templates(path, root, spec)
 
 
 def load_task_file(path: str | os.PathLike[str]) -> LoadedTask:

@@ -15,11 +15,16 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from evalkit.errors import DataError, TaskError
 from evalkit.tasks.data import load_hub_split, read_rows_file, resolve_data_dir
+from evalkit.tasks.loader import load_task_file
+from evalkit.tasks.registry import LOCAL_TASKS_DIR
 from evalkit.tasks.spec import NAME_RE
 
 QUESTION_COLS = (
@@ -203,31 +208,54 @@ def _is_iso_date(v: Any) -> bool:
     return True
 
 
-def guess_mapping(rows: Sequence[Mapping[str, Any]]) -> ColumnMap:
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     cols: list[str] = []
     for r in rows[:SAMPLE_ROWS]:
         for c in r:
             if c not in cols:
                 cols.append(c)
+    return cols
+
+
+def _guess_answer_form(m: ColumnMap, sample: Sequence[Mapping[str, Any]]) -> None:
+    """Options -> choice (an integer answer is then an option index); integers -> integer."""
+    cols = m.columns
+    choice_col = _first(cols, CHOICE_COLS)
+    vals = [r.get(m.answer) for r in sample] if m.answer else []
+    ints = bool(vals) and all(_is_int_like(v) for v in vals)
+    if choice_col and all(isinstance(r.get(choice_col), (list, tuple, dict)) for r in sample):
+        m.choices = choice_col
+        m.kind = "choice"
+        m.answer_index = ints
+    elif ints:
+        m.kind = "integer"
+        nums = [int(str(v).strip()) if not isinstance(v, float) else int(v) for v in vals]
+        m.int_range = (min(nums), max(nums))
+
+
+def _guess_meta(m: ColumnMap, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Columns named like a category (subject, level, contest ...) with at most 60 values."""
+    used = {m.id, m.question, m.answer, m.choices, m.date}
+    meta: dict[str, str] = {}
+    for c in m.columns:
+        if c in used or c.lower() not in META_COLS:
+            continue
+        values = {json.dumps(r.get(c), sort_keys=True, default=str) for r in rows}
+        if len(values) <= 60:
+            key = re.sub(r"\W", "_", c.lower())
+            meta[key if key.isidentifier() else f"f_{key}"] = c
+    return meta
+
+
+def guess_mapping(rows: Sequence[Mapping[str, Any]]) -> ColumnMap:
     sample = rows[:SAMPLE_ROWS]
+    cols = _columns(rows)
     m = ColumnMap(columns=cols)
     m.question = _first(cols, QUESTION_COLS)
     # Prefer a short answer column over a worked solution.
     answer_cols = [c for c in ANSWER_COLS if c != "solution"]
     m.answer = _first(cols, answer_cols) or _first(cols, ("solution",))
-    choice_col = _first(cols, CHOICE_COLS)
-    if choice_col and all(isinstance(r.get(choice_col), (list, tuple, dict)) for r in sample):
-        m.choices = choice_col
-        m.kind = "choice"
-        vals = [r.get(m.answer) for r in sample] if m.answer else []
-        if vals and all(_is_int_like(v) for v in vals):
-            m.answer_index = True
-    elif m.answer:
-        vals = [r.get(m.answer) for r in sample]
-        if vals and all(_is_int_like(v) for v in vals):
-            m.kind = "integer"
-            ints = [int(str(v).strip()) if not isinstance(v, float) else int(v) for v in vals]
-            m.int_range = (min(ints), max(ints))
+    _guess_answer_form(m, sample)
     id_col = _first(cols, ID_COLS)
     if id_col is not None:
         ids = [str(r.get(id_col)) for r in rows]
@@ -236,14 +264,7 @@ def guess_mapping(rows: Sequence[Mapping[str, Any]]) -> ColumnMap:
     date_col = _first(cols, DATE_COLS)
     if date_col and all(_is_iso_date(r.get(date_col)) for r in sample):
         m.date = date_col
-    used = {m.id, m.question, m.answer, m.choices, m.date}
-    for c in cols:
-        if c in used or c.lower() not in META_COLS:
-            continue
-        values = {json.dumps(r.get(c), sort_keys=True, default=str) for r in rows}
-        if len(values) <= 60:
-            key = re.sub(r"\W", "_", c.lower())
-            m.meta[key if key.isidentifier() else f"f_{key}"] = c
+    m.meta = _guess_meta(m, rows)
     return m
 
 
@@ -256,122 +277,37 @@ def _q(s: str) -> str:
     return s if re.fullmatch(r"[A-Za-z_][\w.-]*", s) else json.dumps(s)
 
 
+NEW_TASK_TEMPLATE = Path(__file__).with_name("new_task.yaml.j2")
+
+
+@lru_cache(maxsize=1)
+def _skeleton() -> jinja2.Template:
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True
+    )
+    env.filters["q"] = _q
+    return env.from_string(NEW_TASK_TEMPLATE.read_text(encoding="utf-8"))
+
+
 def render_yaml(
     name: str, m: ColumnMap, *, from_hf: str | None, file_name: str | None, split: str, source: str
 ) -> str:
-    today = dt.date.today().isoformat()
-    L: list[str] = []
-    L.append(f"# {name}: task skeleton written by `evalkit tasks new` on {today} from {source}.")
-    L.append("# Every line marked TODO needs a decision; the rest was read from the data. Say in comments")
-    L.append(
-        "# where this task departs from the benchmark's official protocol (prompt, shots, decoding, scoring)."
+    """The commented skeleton (new_task.yaml.j2) for the guessed mapping ``m``."""
+    return _skeleton().render(
+        name=name,
+        today=dt.date.today().isoformat(),
+        source=source,
+        from_hf=from_hf,
+        file_name=file_name,
+        split=split,
+        m=m,
     )
-    L.append(f"name: {name}")
-    L.append("description: TODO one line saying what the benchmark is and how it is prompted")
-    L.append("version: 1                  # bump when the prompt, extraction or grading changes")
-    L.append("dataset:")
-    if from_hf:
-        L.append("  # TODO pin the revision: the commit sha of the dataset on the hub (its 'Files' tab,")
-        L.append(f"  # https://huggingface.co/datasets/{from_hf}/commits/main); 'main' drifts over time.")
-        L.append(f"  hf: {{path: {from_hf}, revision: main}}")
-        L.append(f"  split: {split}")
-    else:
-        L.append("  # found next to this YAML, else in <data-dir>/local/ (--data-dir or EVALKIT_DATA_DIR)")
-        L.append(f"  files: [{_q(file_name or 'TODO.jsonl')}]")
-    L.append("fields:")
-    L.append(
-        f"  id: {_q(m.id)}"
-        if m.id
-        else "  # id: TODO a column with a unique, stable id per item (default: the row index)"
-    )
-    L.append(
-        f"  question: {_q(m.question)}"
-        if m.question
-        else "  question: TODO           # the column holding the question text"
-    )
-    if m.answer:
-        note = "   # a 0-based option index" if m.answer_index else ""
-        L.append(f"  answer: {_q(m.answer)}{note}")
-    else:
-        L.append("  answer: TODO             # the column holding the gold answer")
-    if m.choices:
-        L.append(f"  choices: {_q(m.choices)}          # a list, or a letter -> text mapping")
-        if m.answer_index:
-            L.append("  answer_index: true")
-        L.append('  # drop_choices: ["N/A"]  # option texts to drop (padding)')
-    if m.date:
-        L.append(f"  date: {_q(m.date)}            # each item's first public date (contest day)")
-    else:
-        L.append("  # Every item needs a date (post-cutoff splits): a date column (date: COL), patterns over")
-        L.append(
-            "  # a column (date_from: {field: url, rules: [{match: '2024_', date: 2024-02-01}]}), or the"
-        )
-        L.append("  # task-level `date:` below.")
-    if m.meta:
-        L.append("  meta:                    # kept on each item; usable in templates and breakdowns")
-        for k, col in m.meta.items():
-            L.append(f"    {k}: {_q(col)}")
-    if not m.date:
-        L.append(
-            "# date: YYYY-MM-DD             # TODO when these items became public (`tasks check` fails on undated items)"
-        )
-    L.append("prompt:")
-    L.append("  format: chat                # chat (one user turn) or completion (a plain prompt)")
-    L.append(
-        "  # Jinja2; variables: question, answer, choices, letters, options [{letter, text}], date, meta"
-    )
-    L.append("  # and each meta key, fewshot (a list of the same for each exemplar).")
-    L.append("  template: |-")
-    if m.kind == "choice":
-        L.append("    Answer the following multiple choice question. Think step by step, then finish with")
-        L.append('    "The answer is (X)" where X is the letter of the correct option.')
-        L.append("")
-        L.append("    Question: {{ question }}")
-        L.append("    {% for o in options %}({{ o.letter }}) {{ o.text }}")
-        L.append("    {% endfor %}")
-    else:
-        L.append("    {{ question }}")
-        L.append("")
-        L.append("    Please reason step by step, and put your final answer within \\boxed{}.")
-    hub_fs = "split: validation" if from_hf else "files: [TODO_exemplars.jsonl]"
-    L.append(
-        f"  # fewshot: {{k: 5, {hub_fs}, same: category}}   # exemplars never come from the evaluated items"
-    )
-    if m.kind == "choice":
-        L.append("extract: choice               # letters limited to each item's own options")
-        L.append("grade: choice")
-    elif m.kind == "integer":
-        L.append("extract: integer              # the last \\boxed{}, else the stated answer line")
-        lo, hi = m.int_range or (0, 999)
-        if 0 <= lo and hi <= 999:
-            L.append("grade: integer                # answers 0-999 (AIME); change with options {min, max}")
-        else:
-            L.append("grade:")
-            L.append("  name: integer")
-            L.append(f"  options: {{min: null, max: null}}   # the answers seen range from {lo} to {hi}")
-    else:
-        L.append(
-            'extract: boxed                # the last \\boxed{}; answer_line reads "The final answer is X"'
-        )
-        L.append(
-            "grade: math                   # sandboxed mathematical equivalence; exact for plain strings"
-        )
-    L.append("metrics: [accuracy]")
-    L.append("generation:")
-    L.append("  max_tokens: 4096            # TODO the benchmark's limit (a cap, not a target)")
-    L.append("  temperature: 0.0            # greedy; sampling needs repeats > 1 for a stable number")
-    L.append("  repeats: 1")
-    L.append('  # stop: ["Question:"]       # completion prompts: cut invented follow-up questions')
-    if m.meta:
-        L.append("report:")
-        L.append(f"  breakdown: [{', '.join(m.meta)}]")
-    return "\n".join(L) + "\n"
 
 
-def _default_out(name: str) -> Path:
-    from evalkit.tasks.registry import builtin_tasks_dir
-
-    return builtin_tasks_dir() / f"{name}.yaml"
+def default_out(name: str) -> Path:
+    """./tasks/NAME.yaml in the current folder, which task discovery searches without flags (never
+    the built-in tasks folder, which for an installed evalkit sits inside site-packages)."""
+    return Path.cwd() / LOCAL_TASKS_DIR / f"{name}.yaml"
 
 
 def new_task(
@@ -384,15 +320,14 @@ def new_task(
     out: str | os.PathLike[str] | None = None,
     force: bool = False,
 ) -> NewTaskResult:
-    """Write the skeleton for ``name`` and validate it (validation problems are returned, not raised)."""
-    from evalkit.tasks.loader import load_task_file
-
+    """Write the skeleton for ``name`` (default: ./tasks/NAME.yaml) and validate it (validation
+    problems are returned, not raised)."""
     if not re.fullmatch(NAME_RE, name):
         raise TaskError(
             f"task name {name!r}: use lower-case letters, digits and underscores, starting with a letter"
         )
     dd = resolve_data_dir(data_dir)
-    path = Path(out) if out is not None else _default_out(name)
+    path = Path(out) if out is not None else default_out(name)
     if path.exists() and not force:
         raise TaskError(f"{path} exists; pass --force to overwrite it or --out to write elsewhere")
     ffile = Path(from_file) if from_file is not None else None

@@ -1,14 +1,18 @@
-"""Find task YAMLs: the built-in tasks/ folder, folders from --tasks-dir and EVALKIT_TASKS_DIR."""
+"""Find task YAMLs. Folders in order of precedence (a task name found in an earlier folder hides the
+same name in later ones): --tasks-dir, EVALKIT_TASKS_DIR, ./tasks/ in the current folder (where
+`evalkit tasks new` writes), then the built-in tasks."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import TaskError
 from evalkit.tasks.loader import TASK_SUFFIXES, LoadedTask, load_task_file
+
+LOCAL_TASKS_DIR = "tasks"  # ./tasks/ in the current folder is searched without flags
 
 
 def builtin_tasks_dir() -> Path:
@@ -21,10 +25,14 @@ def builtin_tasks_dir() -> Path:
 
 
 def task_dirs(extra: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
+    """Every folder searched for task YAMLs, in order of precedence, each once."""
     dirs = [Path(d) for d in extra]
     env = os.environ.get("EVALKIT_TASKS_DIR")
     if env:
         dirs += [Path(d) for d in env.split(os.pathsep) if d]
+    local = Path.cwd() / LOCAL_TASKS_DIR
+    if local.is_dir():
+        dirs.append(local)
     dirs.append(builtin_tasks_dir())
     seen, out = set(), []
     for d in dirs:
@@ -43,12 +51,23 @@ def task_files(dirs: Sequence[Path]) -> list[Path]:
     return files
 
 
+@dataclass(frozen=True)
+class Shadowed:
+    """A task file not used because a folder of higher precedence defines the same name."""
+
+    name: str
+    used: Path  # the file that defines the task
+    hidden: Path  # the file it hides
+    hides_builtin: bool  # a task from a user folder hides a built-in task
+
+
 @dataclass
 class TaskIndex:
     """Every task found, by name; broken files are kept with their error, never skipped silently."""
 
     tasks: dict[str, LoadedTask]
     broken: dict[Path, str]
+    shadowed: list[Shadowed] = field(default_factory=list)
 
     def get(self, name: str) -> LoadedTask:
         if name in self.tasks:
@@ -68,16 +87,20 @@ class TaskIndex:
 
 
 def discover(extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> TaskIndex:
+    """Load every task YAML of ``task_dirs(extra_dirs)``; an earlier folder's task hides a later
+    one of the same name (recorded in ``shadowed``)."""
     tasks: dict[str, LoadedTask] = {}
     broken: dict[Path, str] = {}
+    shadowed: list[Shadowed] = []
+    builtin = builtin_tasks_dir().resolve()
     for f in task_files(task_dirs(extra_dirs)):
         try:
             t = load_task_file(f)
         except TaskError as e:
             broken[f] = str(e)
             continue
-        if t.spec.name in tasks:
-            # Earlier folders (user-given) take precedence over the built-in ones.
-            continue
-        tasks[t.spec.name] = t
-    return TaskIndex(tasks, broken)
+        first = tasks.setdefault(t.spec.name, t)
+        if first is not t:
+            hides_builtin = t.path.parent == builtin and first.path.parent != builtin
+            shadowed.append(Shadowed(t.spec.name, first.path, t.path, hides_builtin))
+    return TaskIndex(tasks, broken, shadowed)

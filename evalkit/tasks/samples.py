@@ -13,6 +13,7 @@ from typing import Any
 
 from evalkit.errors import DataError
 from evalkit.tasks.data import LoadedRows, load_hub_split, load_local_files
+from evalkit.tasks.generated import load_generated
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.spec import FieldMap, TaskSpec
 from evalkit.types import Sample
@@ -129,8 +130,6 @@ def load_samples(task: LoadedTask, data_dir: Path | None) -> tuple[list[Sample],
     if ds.hf is not None:
         loaded = load_hub_split(ds.hf.path, ds.hf.name, ds.split, ds.hf.revision, data_dir)
     elif ds.generate is not None:
-        from evalkit.contamination.fresh import load_generated
-
         loaded = load_generated(ds.generate, task.folder, data_dir)
     else:
         loaded = load_local_files(ds.files or [], task.folder, data_dir)

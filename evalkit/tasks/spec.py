@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from evalkit.store import PRIMARY_SCORER  # the scorer made of the top-level extract/grade/metrics
 from evalkit.types import GenParams
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
@@ -31,7 +32,7 @@ class HubDataset(Strict):
 
 
 class GenerateSpec(Strict):
-    """Items generated from a template file (fresh problems, evalkit.contamination.fresh)."""
+    """Items generated from a template file (fresh problems, evalkit.tasks.generated)."""
 
     template: str = Field(
         description="template file: next to the YAML, in <data-dir>/local/, or a built-in one"
@@ -153,6 +154,36 @@ class ComponentRef(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+def _component_shorthand(v: Any) -> Any:
+    # `extract: choice` is shorthand for `extract: {name: choice}`.
+    return {"name": v} if isinstance(v, str) else v
+
+
+class ScorerSpec(Strict):
+    """One way of scoring a task's answers: an extractor, a grader and metrics. A task's top-level
+    ``extract``/``grade``/``metrics`` are its primary scorer (named "main"); ``scorers:`` lists
+    more, each scoring the same completions (one request set, several scorings)."""
+
+    name: str = Field(pattern=NAME_RE, description="a name unique within the task, not 'main'")
+    extract: ComponentRef
+    grade: ComponentRef
+    metrics: list[str] = Field(default_factory=lambda: ["accuracy"], min_length=1)
+
+    @field_validator("extract", "grade", mode="before")
+    @classmethod
+    def _component(cls, v: Any) -> Any:
+        return _component_shorthand(v)
+
+    @field_validator("name")
+    @classmethod
+    def _not_primary(cls, v: str) -> str:
+        if v == PRIMARY_SCORER:
+            raise ValueError(
+                f"'{PRIMARY_SCORER}' names the task's top-level extract/grade; pick another name"
+            )
+        return v
+
+
 class GenerationSpec(Strict):
     max_tokens: int = Field(1024, ge=1, le=1_000_000)
     temperature: float = Field(0.0, ge=0.0, le=5.0)
@@ -191,14 +222,34 @@ class TaskSpec(Strict):
     extract: ComponentRef
     grade: ComponentRef
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"], min_length=1)
+    scorers: list[ScorerSpec] = Field(
+        default_factory=list, description="more scorers of the same completions, beside the top-level one"
+    )
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
 
     @field_validator("extract", "grade", mode="before")
     @classmethod
     def _component(cls, v: Any) -> Any:
-        # `extract: choice` is shorthand for `extract: {name: choice}`.
-        return {"name": v} if isinstance(v, str) else v
+        return _component_shorthand(v)
+
+    @field_validator("scorers")
+    @classmethod
+    def _unique_scorer_names(cls, v: list[ScorerSpec]) -> list[ScorerSpec]:
+        names = [s.name for s in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"scorer names must be unique within the task: {', '.join(dup)} repeated")
+        return v
+
+    def all_scorers(self) -> list[ScorerSpec]:
+        """The primary scorer (the top-level extract/grade/metrics, named "main"), then ``scorers``."""
+        # model_construct: the fields are validated already, and "main" is refused only for the
+        # extra scorers a YAML lists.
+        primary = ScorerSpec.model_construct(
+            name=PRIMARY_SCORER, extract=self.extract, grade=self.grade, metrics=list(self.metrics)
+        )
+        return [primary, *self.scorers]
 
     @model_validator(mode="after")
     def _fewshot_source(self) -> TaskSpec:

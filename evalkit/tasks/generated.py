@@ -1,4 +1,5 @@
-"""Fresh problems: items generated from templates, so no training set can contain them.
+"""Items generated from templates: a dataset source (``dataset.generate`` in a task YAML) for fresh
+problems that no training set can contain.
 
 A template file (YAML) holds templates; each has integer or choice variables, optional derived
 values and conditions, a question (Jinja2, sandboxed) and an answer: a sympy expression over the
@@ -31,7 +32,6 @@ import hashlib
 import os
 import random
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,8 +41,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evalkit.errors import EvalkitError
+from evalkit.tasks.data import LoadedRows, rows_sha256
+from evalkit.tasks.spec import GenerateSpec
 
-FORMAT = "evalkit-templates/1"
 BUILTIN_TEMPLATES_DIR = Path(__file__).with_name("templates")
 DATE_ENV = "EVALKIT_FRESH_DATE"  # a fixed generation date for reproducible runs
 MAX_ATTEMPTS = 1000
@@ -200,7 +201,9 @@ def load_templates(path: str | Path) -> LoadedTemplates:
 
 
 def find_template(name: str, yaml_folder: Path | None = None, data_dir: Path | None = None) -> Path:
-    """A template file: as given, next to the task YAML, in ``<data-dir>/local/``, or built in."""
+    """A template file: an absolute path as given; else, in this order, next to the task YAML, in
+    ``<data-dir>/local/``, built in (``NAME`` or ``NAME.templates.yaml``), or relative to the
+    current folder."""
     p = Path(name)
     cands = [p] if p.is_absolute() else []
     if not p.is_absolute():
@@ -217,7 +220,8 @@ def find_template(name: str, yaml_folder: Path | None = None, data_dir: Path | N
             return c
     builtin = ", ".join(sorted(f.name for f in BUILTIN_TEMPLATES_DIR.glob("*.yaml"))) or "none"
     raise EvalkitError(
-        f"template file {name!r} not found (looked in: {', '.join(map(str, cands))}); built-in templates: {builtin}"
+        f"template file {name!r} not found (looked in: {', '.join(map(str, cands))}); "
+        f"built-in templates: {builtin}"
     )
 
 
@@ -333,8 +337,8 @@ def generate_items(
                 break
         else:
             raise EvalkitError(
-                f"{origin}: template {tid} gave no new item satisfying its conditions in {MAX_ATTEMPTS} draws; "
-                f"widen its ranges or generate fewer items"
+                f"{origin}: template {tid} gave no new item satisfying its conditions in "
+                f"{MAX_ATTEMPTS} draws; widen its ranges or generate fewer items"
             )
         question, answer, variables = got
         seen.add(question)
@@ -374,26 +378,11 @@ def generation_date(date: dt.date | str | None = None) -> dt.date:
         raise EvalkitError(f"{src} {value!r}: write a date as YYYY-MM-DD") from None
 
 
-def load_generated(gen: Any, yaml_folder: Path | None = None, data_dir: Path | None = None) -> Any:
-    """Rows for a task whose ``dataset.generate`` names a template file, as ``LoadedRows``.
-
-    ``gen`` has ``template``, ``n``, ``seed`` and ``date`` (None: the generation day).
-    """
-    from evalkit.tasks.data import LoadedRows, rows_sha256
-
+def load_generated(
+    gen: GenerateSpec, yaml_folder: Path | None = None, data_dir: Path | None = None
+) -> LoadedRows:
+    """Rows for a task whose ``dataset.generate`` names a template file (found by ``find_template``)."""
     path = find_template(gen.template, yaml_folder, data_dir)
     rows = generate_items(path, gen.n, gen.seed, gen.date)
     source = f"template file {path} (generated: n {gen.n}, seed {gen.seed}, dated {rows[0]['date']})"
     return LoadedRows(rows, source, None, rows_sha256(rows))
-
-
-def write_jsonl(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
-    """Write generated rows as JSONL (a dataset file any task can read)."""
-    import json
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    return p

@@ -1,27 +1,28 @@
-"""Grade a JSON-lines file of (pred, gold[, choices]) through the runner's scoring path.
+"""The body of ``evalkit grade``: a JSON-lines file of (pred, gold[, choices]) graded through the
+runner's scoring path.
 
-Used by ``evalkit grade``. Each line is a JSON object with ``pred`` (a full model response or a
-bare answer), ``gold``, and for multiple choice optionally ``choices`` (the option texts);
-optional ``id``, ``meta`` (a mapping, e.g. ``{"contest": "2024_12A"}``) and ``finish_reason``.
+Each line is a JSON object with ``pred`` (a full model response or a bare answer), ``gold``, and
+for multiple choice optionally ``choices`` (the option texts); optional ``id``, ``meta`` (a
+mapping, e.g. ``{"contest": "2024_12A"}``) and ``finish_reason``.
 Every line is checked before anything is graded, so a bad line fails fast with file:line.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.scoring.registry import ScoringContext, score_completion
+from evalkit.jsonl import read_jsonl
+from evalkit.scoring.registry import score_completion
+from evalkit.scoring.sandbox import SandboxStats, default_sandbox_stats
 from evalkit.scoring.stats import wilson_interval
-from evalkit.types import Completion, Sample
+from evalkit.types import Completion, Sample, ScoringContext
 
 # --kind -> (extractor, grader)
 KINDS: dict[str, tuple[str, str]] = {
@@ -48,6 +49,7 @@ class GradeReport:
     statuses: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    sandbox: SandboxStats | None = None  # the math sandbox's counts, when a check needed it
 
     @property
     def accuracy(self) -> float:
@@ -63,74 +65,41 @@ class GradeReport:
             "reasons: " + ", ".join(f"{k} {v}" for k, v in self.reasons.most_common()),
             f"time: {self.seconds:.2f} s ({rate:.0f} lines/s)",
         ]
+        if self.sandbox is not None:
+            sb = self.sandbox
+            lines.append(
+                f"math sandbox: {sb.checks} checks, {sb.timeouts} timeouts, {sb.crashes} crashes, "
+                f"{sb.memory_kills} memory kills, {sb.started} workers started"
+            )
         return lines
-
-
-def setup_for(
-    kind: str | None, task: str | None, tasks_dirs: Sequence[str | os.PathLike[str]] = ()
-) -> GradeSetup:
-    """The extractor/grader for ``--kind`` or for a task (its extractor options, stop sequences and
-    grader options)."""
-    if kind is not None and kind not in KINDS:
-        raise EvalkitError(f"--kind must be one of {', '.join(KINDS)} (got {kind!r})")
-    if task is None:
-        if kind is None:
-            raise EvalkitError("give --kind (math, choice or integer) or --task NAME")
-        ex, gr = KINDS[kind]
-        return GradeSetup(kind, ex, gr)
-    from evalkit.tasks import discover
-
-    loaded = discover(tasks_dirs).get(task)
-    spec = loaded.spec
-    if kind is not None and KINDS[kind][1] != spec.grade.name:
-        raise EvalkitError(
-            f"--kind {kind} grades with {KINDS[kind][1]!r} but task {spec.name!r} grades with "
-            f"{spec.grade.name!r}; drop --kind to use the task's settings"
-        )
-    ctx = ScoringContext.for_task(spec)
-    return GradeSetup(spec.name, spec.extract.name, spec.grade.name, ctx)
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-empty line; EvalkitError naming file:line on bad input."""
-    p = Path(path)
-    try:
-        raw = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EvalkitError(f"{p}: no such file") from None
-    except UnicodeDecodeError as e:
-        raise EvalkitError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    out = []
-    for i, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise EvalkitError(f"{p}:{i}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(obj, dict):
-            raise EvalkitError(f"{p}:{i}: each line must be a JSON object with 'pred' and 'gold'")
-        for key in ("pred", "gold"):
-            if key not in obj or obj[key] is None:
-                raise EvalkitError(f"{p}:{i}: missing field {key!r} (each line needs 'pred' and 'gold')")
-        if not isinstance(obj["pred"], str):
-            raise EvalkitError(f"{p}:{i}: 'pred' must be a string (the model's response or answer)")
-        if not isinstance(obj["gold"], (str, int, float)) or isinstance(obj["gold"], bool):
-            raise EvalkitError(f"{p}:{i}: 'gold' must be a string or a number")
-        ch = obj.get("choices")
-        if ch is not None and not (
-            isinstance(ch, list) and all(isinstance(c, (str, int, float)) for c in ch)
-        ):
-            raise EvalkitError(f"{p}:{i}: 'choices' must be a list of option texts")
-        if obj.get("meta") is not None and not isinstance(obj["meta"], Mapping):
-            raise EvalkitError(f"{p}:{i}: 'meta' must be an object")
-        fr = obj.get("finish_reason", "stop")
-        if fr not in ("stop", "length"):
-            raise EvalkitError(f"{p}:{i}: 'finish_reason' must be 'stop' or 'length'")
-        out.append((i, obj))
+    out = [(i, obj) for i, obj in read_jsonl(path) if _check_line(path, i, obj)]
     if not out:
-        raise EvalkitError(f"{p}: no lines to grade")
+        raise EvalkitError(f"{path}: no lines to grade")
     return out
+
+
+def _check_line(path: str | os.PathLike[str], i: int, obj: Mapping[str, Any]) -> bool:
+    """True for a well-formed line; EvalkitError naming file:line otherwise."""
+    where = f"{path}:{i}"
+    for key in ("pred", "gold"):
+        if key not in obj or obj[key] is None:
+            raise EvalkitError(f"{where}: missing field {key!r} (each line needs 'pred' and 'gold')")
+    if not isinstance(obj["pred"], str):
+        raise EvalkitError(f"{where}: 'pred' must be a string (the model's response or answer)")
+    if not isinstance(obj["gold"], (str, int, float)) or isinstance(obj["gold"], bool):
+        raise EvalkitError(f"{where}: 'gold' must be a string or a number")
+    ch = obj.get("choices")
+    if ch is not None and not (isinstance(ch, list) and all(isinstance(c, (str, int, float)) for c in ch)):
+        raise EvalkitError(f"{where}: 'choices' must be a list of option texts")
+    if obj.get("meta") is not None and not isinstance(obj["meta"], Mapping):
+        raise EvalkitError(f"{where}: 'meta' must be an object")
+    if obj.get("finish_reason", "stop") not in ("stop", "length"):
+        raise EvalkitError(f"{where}: 'finish_reason' must be 'stop' or 'length'")
+    return True
 
 
 def _gold_text(g: Any) -> str:
@@ -173,7 +142,7 @@ def grade_lines(
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="evalkit-grade") as pool:
         results = list(pool.map(one, lines))
-    report = GradeReport(seconds=time.perf_counter() - t0)
+    report = GradeReport(seconds=time.perf_counter() - t0, sandbox=default_sandbox_stats())
     for r in results:
         report.n += 1
         report.correct += bool(r["correct"])
