@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -25,7 +26,19 @@ def test_help_imports_no_heavy_package() -> None:
     assert r.stdout.strip().splitlines()[-1] == "HEAVY=", r.stdout[-300:]
 
 
+def _source_copy(dest: Path) -> Path:
+    """The source tree copied out of the checkout: building a wheel writes build/ and *.egg-info
+    beside the sources, and a test must not write into the checkout."""
+    skip = shutil.ignore_patterns(
+        ".venv", ".git", "build", "dist", "*.egg-info", "results", "__pycache__", ".*cache"
+    )
+    shutil.copytree(REPO, dest, ignore=skip)
+    return dest
+
+
 def test_wheel_ships_builtin_tasks_and_catalog(tmp_path: Path) -> None:
+    src = _source_copy(tmp_path / "src")
+    had_build = (REPO / "build").exists()
     r = subprocess.run(
         [
             sys.executable,
@@ -35,7 +48,7 @@ def test_wheel_ships_builtin_tasks_and_catalog(tmp_path: Path) -> None:
             "--no-deps",
             "--no-build-isolation",
             "-q",
-            str(REPO),
+            str(src),
             "-w",
             str(tmp_path),
         ],
@@ -44,6 +57,7 @@ def test_wheel_ships_builtin_tasks_and_catalog(tmp_path: Path) -> None:
         timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
+    assert (REPO / "build").exists() == had_build  # nothing written into the checkout
     [wheel] = list(tmp_path.glob("evalkit-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     tasks = {p.name for p in (REPO / "tasks").iterdir() if p.suffix in (".yaml", ".jsonl")}

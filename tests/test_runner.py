@@ -82,3 +82,25 @@ def test_merge_without_a_model_server(tmp_path: Path) -> None:
     # A folder holding a run of its own is never merged into.
     r = run_cli("merge", "--out", str(whole.run_dir), *shards)
     assert r.returncode == 2 and "already holds records" in r.stderr
+
+
+def test_a_task_with_two_scorers_grades_each_answer_twice(tmp_path: Path) -> None:
+    tdir = tmp_path / "tasks"
+    tdir.mkdir()
+    (tdir / "basic_facts.jsonl").write_text((REPO / "tasks" / "basic_facts.jsonl").read_text())
+    yaml_text = (REPO / "tasks" / "basic_facts.yaml").read_text()
+    extra = "scorers:\n  - name: verbatim\n    extract: exact\n    grade: exact\n    metrics: [accuracy]\n"
+    (tdir / "basic_facts.yaml").write_text(yaml_text.replace("generation:", extra + "generation:"))
+    source = basic_facts_source(tmp_path)
+    res = _run(source, tmp_path / "out", tasks_dirs=[str(tdir)])
+    assert res.n_sent == 20  # one request per item, whatever the number of scorers
+    recs = RunFolder(tmp_path / "out").records()
+    assert all(set(r.scores) == {"main", "verbatim"} for r in recs)
+    assert {r.scores["verbatim"].version for r in recs} == {"exact.1+exact.1"}
+    t = res.summary["tasks"]["basic_facts"]
+    assert t["metrics"]["accuracy"]["value"] == pytest.approx(0.5)
+    assert t["scorers"]["verbatim"]["metrics"]["accuracy"]["value"] == 0.0  # "The answer is (C)." != "C"
+    r = run_cli("report", str(tmp_path / "out"), "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = [x for x in r.stdout.splitlines() if x.startswith("basic_facts,")]
+    assert len(rows) == 2 and rows[0].endswith(",main") and rows[1].endswith(",verbatim")

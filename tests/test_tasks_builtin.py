@@ -29,7 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BENCHMARK_TASKS = [
     "mmlu_pro",
-    "mmlu_pro_official",
     "mmlu_pro_0shot",
     "math500",
     "math500_minerva",
@@ -67,16 +66,14 @@ def test_every_builtin_task_is_listed_here() -> None:
     assert set(BENCHMARK_TASKS) <= set(index.tasks)
 
 
-def test_official_twin_sends_the_same_requests_as_mmlu_pro() -> None:
-    a, b = _task("mmlu_pro").spec, _task("mmlu_pro_official").spec
-    assert (
-        a.prompt == b.prompt
-        and a.generation == b.generation
-        and a.fields == b.fields
-        and a.dataset == b.dataset
-    )
-    assert (b.extract.name, b.grade.name) == ("mmlu_pro_official", "choice_official_compatible")
-    assert (a.extract.name, a.grade.name) == ("choice", "choice")
+def test_mmlu_pro_scores_one_answer_set_two_ways() -> None:
+    # One request set, two readings: evalkit's strict one and TIGER-Lab's official-compatible one.
+    scorers = _task("mmlu_pro").spec.all_scorers()
+    assert [(s.name, s.extract.name, s.grade.name) for s in scorers] == [
+        ("main", "choice", "choice"),
+        ("official", "mmlu_pro_official", "choice_official_compatible"),
+    ]
+    assert scorers[1].metrics == ["accuracy_official_compatible", "accuracy_strict"]
 
 
 def test_mmlu_pro_protocol_settings() -> None:
@@ -150,7 +147,7 @@ def test_mmlu_pro_prompt_structure_on_synthetic_rows(tmp_path: Path) -> None:
     "Answer: Let's think step by step." + their reasoning, N/A options dropped, letters A.., the final
     "Answer: Let's think step by step." with nothing after it; data is never treated as a template."""
     data = _write_mmlu_mirror(tmp_path)
-    for name in ("mmlu_pro", "mmlu_pro_official"):
+    for name in ("mmlu_pro",):
         t = _task(name)
         samples, _ = load_samples(t, data)
         pool = load_fewshot_pool(t, data)

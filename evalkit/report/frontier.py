@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
+from evalkit.store import PRIMARY_SCORER
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -171,6 +172,9 @@ def frontier_table(
 def _run_points(runs: pd.DataFrame, task: str, split: str, notes: list[str]) -> pd.DataFrame | None:
     """The runs of ``task`` with ``split`` as frontier points (one metric), or None; ``notes`` says why
     none when runs of that task have other splits."""
+    # One point per run: the task's primary scorer (extra scorers such as MMLU-Pro's official reading
+    # are rows of `evalkit report`, not second points).
+    runs = runs[runs["scorer"] == PRIMARY_SCORER] if "scorer" in runs else runs
     r = runs[(runs["task"] == task) & (runs["split"] == split)].copy()
     other_splits = sorted(set(runs.loc[runs["task"] == task, "split"]) - {split})
     if not len(r):

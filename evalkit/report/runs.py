@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
-from evalkit.store import SUMMARY_FILE, RunFolder
+from evalkit.store import PRIMARY_SCORER, SUMMARY_FILE, RunFolder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,6 +27,7 @@ RUN_COLUMNS = [
     "in_catalog",
     "model_raw",
     "task",
+    "scorer",
     "split",
     "metric",
     "n",
@@ -104,41 +105,52 @@ def summary_rows(run_dir: Path, metric: str | None = None) -> list[dict[str, Any
         raise EvalkitError(
             f"{run_dir / SUMMARY_FILE}: no 'tasks' object; is this a summary written by evalkit?"
         )
+    model_cols = {
+        "model": entry.id if entry else raw,
+        "name": entry.name if entry else raw,
+        "in_catalog": entry is not None,
+        "model_raw": str(model.get("model") or ""),
+        "params_total": params_total,
+        "params_active": params_active,
+        "status": manifest.get("status", ""),
+        "run_id": summary.get("run_id") or run_dir.name,
+        "run_dir": str(run_dir),
+    }
     rows = []
     for key, t in tasks.items():
-        name = metric if metric and metric in (t.get("metrics") or {}) else t.get("primary")
-        m = (t.get("metrics") or {}).get(name) or {}
-        scale = 1.0 if is_points_metric(str(name)) else 100.0
-        tokens = t.get("tokens") or {}
-        rows.append(
-            {
-                "model": entry.id if entry else raw,
-                "name": entry.name if entry else raw,
-                "in_catalog": entry is not None,
-                "model_raw": str(model.get("model") or ""),
-                "task": t.get("task", key),
-                "split": t.get("split") or "all",
-                "metric": name,
-                # Items the score is computed over (items whose every request failed are not among them).
-                "n": m.get("n_items") if m.get("n_items") is not None else t.get("n_items"),
-                "score": _scaled(m.get("value"), scale),
-                "ci_low": _scaled(m.get("ci_low"), scale),
-                "ci_high": _scaled(m.get("ci_high"), scale),
-                "tokens": int(tokens.get("prompt") or 0) + int(tokens.get("completion") or 0),
-                "tokens_prompt": int(tokens.get("prompt") or 0),
-                "tokens_completion": int(tokens.get("completion") or 0),
-                "errors": t.get("errors", 0),
-                "truncated": t.get("truncated", 0),
-                "no_answer": t.get("no_answer", 0),
-                "repeats": t.get("repeats"),
-                "params_total": params_total,
-                "params_active": params_active,
-                "status": manifest.get("status", ""),
-                "run_id": summary.get("run_id") or run_dir.name,
-                "run_dir": str(run_dir),
-            }
-        )
+        rows.append({**model_cols, **_task_row(t, key, PRIMARY_SCORER, t, metric)})
+        for name, scorer in (t.get("scorers") or {}).items():  # the same answers read another way
+            rows.append({**model_cols, **_task_row(t, key, name, scorer, metric)})
     return rows
+
+
+def _task_row(
+    t: Mapping[str, Any], key: str, scorer: str, scored: Mapping[str, Any], metric: str | None
+) -> dict:
+    """The columns of one task (and one of its scorers) in a run's summary."""
+    metrics = scored.get("metrics") or {}
+    name = metric if metric and metric in metrics else scored.get("primary")
+    m = metrics.get(name) or {}
+    scale = 1.0 if is_points_metric(str(name)) else 100.0
+    tokens = t.get("tokens") or {}
+    return {
+        "task": t.get("task", key),
+        "scorer": scorer,
+        "split": t.get("split") or "all",
+        "metric": name,
+        # Items the score is computed over (items whose every request failed are not among them).
+        "n": m.get("n_items") if m.get("n_items") is not None else t.get("n_items"),
+        "score": _scaled(m.get("value"), scale),
+        "ci_low": _scaled(m.get("ci_low"), scale),
+        "ci_high": _scaled(m.get("ci_high"), scale),
+        "tokens": int(tokens.get("prompt") or 0) + int(tokens.get("completion") or 0),
+        "tokens_prompt": int(tokens.get("prompt") or 0),
+        "tokens_completion": int(tokens.get("completion") or 0),
+        "errors": t.get("errors", 0),
+        "truncated": t.get("truncated", 0),
+        "no_answer": scored.get("no_answer", 0),
+        "repeats": t.get("repeats"),
+    }
 
 
 def load_runs(dirs: Iterable[str | Path], metric: str | None = None) -> pd.DataFrame:

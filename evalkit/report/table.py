@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
+from evalkit.store import PRIMARY_SCORER
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,6 +31,7 @@ COLUMNS = [
     "no_answer",
     "tokens",
     "run_dir",
+    "scorer",
 ]
 
 
@@ -164,8 +166,9 @@ REPORT_HEADERS = [
 
 def _report_cells(r: Mapping[str, Any]) -> list[str]:
     ci = f"{format_cell(r['ci_low'])}-{format_cell(r['ci_high'])}" if r["ci_low"] is not None else "-"
+    task = r["task"] if r.get("scorer", PRIMARY_SCORER) == PRIMARY_SCORER else f"{r['task']} [{r['scorer']}]"
     return [
-        r["task"],
+        task,
         r["model"],
         r["split"],
         format_cell(r["n"]),
