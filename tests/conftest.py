@@ -42,7 +42,8 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 def shared_data() -> Path:
     if not (SHARED_DATA / "hf").is_dir():
         pytest.skip(
-            f"real datasets not available: {SHARED_DATA} is absent (it sits beside the repo as ../shared/data)"
+            f"real datasets not available: {SHARED_DATA} is absent "
+            f"(it sits beside the repo as ../shared/data)"
         )
     return SHARED_DATA
 

@@ -20,10 +20,9 @@ def rec(key: str, v: int = 0, task: str = "t", status: str = "ok") -> Record:
         else Completion("", "error", error="x")
     )
     scores = {"main": Score(Extraction("A", "answer_is"), Grade(v % 2 == 0, "r"), "choice.1+choice.1")}
-    return Record(
-        key=key, task=task, sample_id=key, repeat=0, status=status, completion=comp,
-        sample=Sample(key, task, "q?", "A", ("x", "y")), scores=scores if status == "ok" else {}, max_tokens=64,
-    )  # fmt: skip
+    sample = Sample(key, task, "q?", "A", ("x", "y"))
+    scores = scores if status == "ok" else {}
+    return Record(key, task, key, 0, status, comp, sample=sample, scores=scores, max_tokens=64)
 
 
 def test_record_round_trip_keeps_every_field() -> None:
@@ -36,7 +35,8 @@ def test_record_round_trip_keeps_every_field() -> None:
 def test_schema_1_records_stay_readable() -> None:
     # A line as evalkit 0.1 wrote it: one extraction and one grade at the top level, no version.
     old = {
-        "key": "k", "task": "t", "task_version": 1, "sample_id": "7", "repeat": 1, "model": "m", "status": "ok",
+        "key": "k", "task": "t", "task_version": 1, "sample_id": "7", "repeat": 1, "model": "m",
+        "status": "ok",
         "completion": {"text": "The answer is (B)", "finish_reason": "stop", "usage": {"prompt_tokens": 5}},
         "extraction": {"answer": "B", "method": "answer_is", "status": "ok"},
         "grade": {"correct": True, "reason": "B == B", "points": None},

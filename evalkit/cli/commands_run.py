@@ -31,6 +31,8 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
     return i, n
 
 
+# Long by declaration, not by logic: one typer option per line of the CLI reference; the body
+# only builds a RunConfig and prints the result.
 def run(
     task: list[str] = typer.Option(
         ..., "--task", "-t", help="Task name (evalkit tasks list) or path to a task YAML; repeatable."
@@ -39,13 +41,19 @@ def run(
         ...,
         "--model",
         "-m",
-        help="Backend spec: openai:<base_url>@<model>, hf:<path>, vllm:<id>, lmeval:<type>,<args>, replay:<run dir>, or a catalog alias.",
+        help=(
+            "Backend spec: openai:<base_url>@<model>, hf:<path>, vllm:<id>, lmeval:<type>,<args>, "
+            "replay:<run dir>, or a catalog alias."
+        ),
     ),
     model_arg: list[str] = typer.Option(
         [],
         "--model-arg",
         "-M",
-        help="Backend option key=value; repeatable (e.g. body.repeat_penalty=1.0 for openai, batch_size=16 for hf).",
+        help=(
+            "Backend option key=value; repeatable (e.g. body.repeat_penalty=1.0 for openai, "
+            "dtype=bfloat16 for hf)."
+        ),
     ),
     data_dir: str | None = typer.Option(
         None,
@@ -95,7 +103,10 @@ def run(
     split: str = typer.Option(
         "all",
         "--split",
-        help="all, pre-cutoff or post-cutoff: keep only items dated on/before or after the model's training cutoff (catalog; release date when none is published).",
+        help=(
+            "all, pre-cutoff or post-cutoff: keep only items dated on/before or after the model's "
+            "training cutoff (catalog; release date when none is published)."
+        ),
     ),
     cutoff: str | None = typer.Option(
         None, "--cutoff", help="Training cutoff YYYY-MM-DD, for a model not in the catalog or to override it."
@@ -109,7 +120,10 @@ def run(
     exclude: Path | None = typer.Option(
         None,
         "--exclude",
-        help="File of item ids to leave out (task/id or id per line), e.g. from `evalkit contamination ngram --out`.",
+        help=(
+            "File of item ids to leave out (task/id or id per line), e.g. from "
+            "`evalkit contamination ngram --out`."
+        ),
     ),
 ) -> None:
     """Evaluate a model on one or more tasks; re-running the same command resumes."""
@@ -153,7 +167,8 @@ def run(
     )
     if result.error_rate > max_error_rate:
         typer.secho(
-            f"{result.n_errors} of {result.n_requests} requests failed ({result.error_rate:.1%} > --max-error-rate "
+            f"{result.n_errors} of {result.n_requests} requests failed ({result.error_rate:.1%} > "
+            f"--max-error-rate "
             f"{max_error_rate:.1%}); they are recorded as errors, not wrong answers. Run the same command "
             f"again to retry only them.",
             fg=typer.colors.YELLOW,
@@ -168,12 +183,18 @@ def report(
     by_cutoff: bool = typer.Option(
         False,
         "--by-cutoff",
-        help="Pre- vs post-cutoff scores of each run side by side, with intervals and the gap (a contamination signal).",
+        help=(
+            "Pre- vs post-cutoff scores of each run side by side, with intervals and the gap "
+            "(a contamination signal)."
+        ),
     ),
     cutoff: str | None = typer.Option(
         None,
         "--cutoff",
-        help="With --by-cutoff: cutoff YYYY-MM-DD (default: the run's --split cutoff, else the model's catalog cutoff).",
+        help=(
+            "With --by-cutoff: cutoff YYYY-MM-DD (default: the run's --split cutoff, else the model's "
+            "catalog cutoff)."
+        ),
     ),
     margin_days: int = typer.Option(
         0,

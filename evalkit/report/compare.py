@@ -150,7 +150,8 @@ def compare_runs(
         warnings: list[str] = []
         if va.get(task) and vb.get(task) and va[task] != vb[task]:
             warnings.append(
-                f"task versions differ ({sorted(va[task])} vs {sorted(vb[task])}): prompts or grading may differ"
+                f"task versions differ ({sorted(va[task])} vs {sorted(vb[task])}): "
+                f"prompts or grading may differ"
             )
         if not keys_a & keys_b:
             warnings.append("no shared items")

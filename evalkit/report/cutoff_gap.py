@@ -248,8 +248,9 @@ GAP_HEADERS = [
     "undated",
 ]
 GAP_FOOTER = (
-    "scores are strict accuracy in percent; gap = pre - post; pre = dated on or before the cutoff, post = after "
-    "cutoff + margin; gap interval: {methods} (MOVER; Newcombe's hybrid score interval with one answer per item)"
+    "scores are strict accuracy in percent; gap = pre - post; pre = dated on or before the cutoff, "
+    "post = after cutoff + margin; gap interval: {methods} (MOVER; Newcombe's hybrid score interval "
+    "with one answer per item)"
 )
 
 

@@ -28,7 +28,8 @@ class ResponseCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, completion TEXT NOT NULL,"
+            "CREATE TABLE IF NOT EXISTS responses"
+            " (key TEXT PRIMARY KEY, model TEXT, completion TEXT NOT NULL,"
             " created REAL)"
         )
 

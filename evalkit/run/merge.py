@@ -65,7 +65,8 @@ def _refuse_other_evaluations(run_dirs: Sequence[Path], manifests: list[dict[str
         for what in fingerprint:
             if fp[what] != fingerprint[what]:
                 raise EvalkitError(
-                    f"{d}: its {what} differ from {run_dirs[0]}'s; only shards of one evaluation can be merged"
+                    f"{d}: its {what} differ from {run_dirs[0]}'s; "
+                    f"only shards of one evaluation can be merged"
                 )
 
 
@@ -73,7 +74,8 @@ def _missing_shards(shards: list[list[int] | None]) -> list[int]:
     sizes = {s[1] for s in shards if s}
     if len(sizes) > 1 or (sizes and None in shards):
         raise EvalkitError(
-            f"the folders come from different shardings ({sorted(map(str, shards))}); merge one --shard i/n set"
+            f"the folders come from different shardings ({sorted(map(str, shards))}); "
+            f"merge one --shard i/n set"
         )
     indexes = [s[0] for s in shards if s]
     if len(indexes) != len(set(indexes)):

@@ -299,7 +299,7 @@ async def send_and_record(
                 recorder.record_cached(req, comp)
             recorder.waiting = pending.waiting
             if pending.to_send:
-                await backend.check()  # a wrong URL or model name fails once, not once per request  # a wrong URL or model name fails once, before thousands of requests
+                await backend.check()  # a wrong URL or model name fails once, not once per request
                 await execute(backend, pending.to_send, recorder.on_answer, cfg.concurrency)
         finally:
             progress.close()
@@ -401,9 +401,16 @@ async def _run_locked(
     summary, n_errors = finish_run(folder, manifest, plans, backend, cfg, counts)
     elapsed = time.perf_counter() - t_start
     return RunResult(
-        folder.path, summary, len(requests), n_sent, len(pending.from_cache), pending.n_resumed, n_errors, elapsed,
+        run_dir=folder.path,
+        summary=summary,
+        n_requests=len(requests),
+        n_sent=n_sent,
+        n_cached=len(pending.from_cache),
+        n_resumed=pending.n_resumed,
+        n_errors=n_errors,
+        elapsed_s=elapsed,
         n_regraded=len(pending.stale),
-    )  # fmt: skip
+    )
 
 
 def run_evaluation(cfg: RunConfig) -> RunResult:
