@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from builders import ll_request as ll
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -48,20 +49,6 @@ def gen(key: str, prompt: str | None = None, messages=None, repeat: int = 0, **p
         params=GenParams(**params),
         prompt=prompt,
         messages=messages,
-    )
-
-
-def ll(key: str, continuations: tuple[str, ...], prompt: str | None = None, messages=None) -> Request:
-    return Request(
-        key=key,
-        task="t",
-        sample_id=key,
-        repeat=0,
-        params=GenParams(),
-        kind="loglikelihood",
-        prompt=prompt,
-        messages=messages,
-        continuations=continuations,
     )
 
 

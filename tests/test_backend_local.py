@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from builders import ll_request
 
 from evalkit.backends import BackendSpec, make_backend, parse_spec
 from evalkit.backends.base import BackendBase
@@ -24,22 +25,9 @@ from evalkit.backends.local import (
 from evalkit.backends.options import one_concurrency, option_bool, option_float, option_int, typed_value
 from evalkit.errors import BackendError
 from evalkit.stops import cut_at_stop
-from evalkit.types import Completion, GenParams, Request
+from evalkit.types import Completion, Request
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def ll(key: str, continuations: tuple[str, ...], prompt: str | None = "ctx") -> Request:
-    return Request(
-        key=key,
-        task="t",
-        sample_id=key,
-        repeat=0,
-        params=GenParams(),
-        kind="loglikelihood",
-        prompt=prompt,
-        continuations=continuations,
-    )
 
 
 def test_shared_backend_modules_import_no_torch() -> None:
@@ -201,3 +189,7 @@ def test_exported_hooks_import_the_exporter_from_export() -> None:
 
     assert "from evalkit.export.lmeval import ExportedTask" in UTILS_SOURCE
     assert "evalkit.backends" not in UTILS_SOURCE
+
+
+def ll(key: str, continuations: tuple[str, ...], prompt: str | None = "ctx"):
+    return ll_request(key, continuations, prompt=prompt)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from builders import ll_request
 
 from evalkit.backends import make_backend, parse_spec
 from evalkit.backends.openai import OpenAIBackend
@@ -40,17 +41,8 @@ def make_req(i: int = 0, prompt: str | None = None) -> Request:
 
 
 def ll_req(prompt: str | None, continuations: tuple[str, ...], key: str = "ll") -> Request:
-    return Request(
-        key=key,
-        task="t",
-        sample_id=key,
-        repeat=0,
-        params=GenParams(),
-        kind="loglikelihood",
-        prompt=prompt,
-        messages=None if prompt is not None else (Message("user", "hi"),),
-        continuations=continuations,
-    )
+    messages = None if prompt is not None else (Message("user", "hi"),)
+    return ll_request(key, continuations, prompt=prompt, messages=messages)
 
 
 def ok_body(text: str = "The answer is (B)") -> dict:

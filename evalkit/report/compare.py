@@ -84,42 +84,28 @@ def _compare_items(
     n = len(shared)
     sa = sum(mean_a) / n if n else 0.0
     sb = sum(mean_b) / n if n else 0.0
-    if binary:
-        b_only = sum(1 for x, y in zip(mean_a, mean_b, strict=True) if x > y)
-        c_only = sum(1 for x, y in zip(mean_a, mean_b, strict=True) if y > x)
-        return Comparison(
-            task,
-            n,
-            len(keys_a - keys_b),
-            len(keys_b - keys_a),
-            sa,
-            sb,
-            diff,
-            lo,
-            hi,
-            mcnemar_exact(b_only, c_only),
-            "mcnemar_exact",
-            p_boot,
-            b_only,
-            c_only,
-            warnings,
-        )
+    a_only = b_only = None
+    p_value, test = p_boot, "paired_bootstrap"
+    if binary:  # one answer per item on both sides: the discordant pairs decide (McNemar, exact)
+        a_only = sum(1 for x, y in zip(mean_a, mean_b, strict=True) if x > y)
+        b_only = sum(1 for x, y in zip(mean_a, mean_b, strict=True) if y > x)
+        p_value, test = mcnemar_exact(a_only, b_only), "mcnemar_exact"
     return Comparison(
-        task,
-        n,
-        len(keys_a - keys_b),
-        len(keys_b - keys_a),
-        sa,
-        sb,
-        diff,
-        lo,
-        hi,
-        p_boot,
-        "paired_bootstrap",
-        p_boot,
-        None,
-        None,
-        warnings,
+        task=task,
+        n_shared=n,
+        only_a=len(keys_a - keys_b),
+        only_b=len(keys_b - keys_a),
+        score_a=sa,
+        score_b=sb,
+        diff=diff,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=p_value,
+        test=test,
+        p_bootstrap=p_boot,
+        a_only_correct=a_only,
+        b_only_correct=b_only,
+        warnings=warnings,
     )
 
 
