@@ -137,12 +137,13 @@ def test_stop_sequences_and_length(backend: HFBackend) -> None:
     assert (out[2].text, out[2].finish_reason) == (" Rome", "length")
     assert out[2].usage.completion_tokens == 1
     assert (out[3].text, out[3].finish_reason) == (" 100 degrees.", "stop")
-    # special tokens are left out of the text (as servers do), yet work as stop sequences
-    q = "What is the capital of Japan? The"  # the tiny model answers with a stray <|assistant|> token
+    # Special tokens are left out of the text (as servers do), yet work as stop sequences. The
+    # property, not the toy model's exact words: it emits a stray <|assistant|> token here.
+    q = "What is the capital of Japan? The"
     raw = run(backend.generate([gen("raw", q, max_tokens=12)]))[0]
-    assert (raw.text, raw.finish_reason) == (" of Japan?Paris.", "stop")
+    assert raw.finish_reason == "stop" and "<|assistant|>" not in raw.text
     cut = run(backend.generate([gen("cut", q, max_tokens=12, stop=("<|assistant|>",))]))[0]
-    assert (cut.text, cut.finish_reason) == (" of Japan?", "stop")
+    assert cut.finish_reason == "stop" and raw.text.startswith(cut.text) and len(cut.text) < len(raw.text)
 
 
 def test_context_window_is_respected(backend: HFBackend) -> None:

@@ -375,14 +375,12 @@ def test_competition_data_split_at_phi4_cutoff(shared_data: Path) -> None:
     assert out["n_excluded_other_side"] == len(items) - 112 and out["n_excluded_undated"] == 0
 
 
-def test_competition_math_task_when_present(shared_data: Path) -> None:
-    """Once tasks/competition_math.yaml is installed (needs dataset.dedupe_on), it loads 857 unique items."""
+def test_competition_math_task_loads_857_unique_items(shared_data: Path) -> None:
+    """The built-in competition_math task (dataset.dedupe_on) loads 857 unique items of 920."""
     from evalkit.tasks.loader import load_task_file
     from evalkit.tasks.samples import load_samples
 
     path = Path(__file__).resolve().parents[1] / "tasks" / "competition_math.yaml"
-    if not path.is_file():
-        pytest.skip("tasks/competition_math.yaml is not installed yet (see competition_math.yaml.proposed)")
     samples, _ = load_samples(load_task_file(path), shared_data)
     assert len(samples) == 857
     filt, _ = make_split_filter("post-cutoff", "phi-4", warn=None)
