@@ -10,7 +10,7 @@ import pytest
 
 from evalkit.scoring.metrics import ScoredRow
 from evalkit.scoring.registry import get_metric, is_metric
-from evalkit.scoring.stats import mcnemar_exact, paired_bootstrap, pass_at_k, wilson_interval
+from evalkit.scoring.stats import mcnemar_exact, paired_bootstrap, pass_all_k, pass_at_k, wilson_interval
 
 
 def rows_from(spec: dict[str, list[bool]], **meta: object) -> list[ScoredRow]:
@@ -191,3 +191,24 @@ def test_amc_points_interval_when_every_item_scores_alike() -> None:
     right = [ScoredRow(str(i), 0, True, 6.0, "ok", {"contest": "10A"}) for i in range(25)]
     r = get_metric("amc_points")(right, {})
     assert r.value == 150 and r.ci_high == 150 and r.ci_low < 145
+
+
+def test_pass_all_k_is_the_chance_that_k_draws_are_all_correct() -> None:
+    # Brute force over every k-subset of n answers: the share of subsets that are all correct.
+    for n in range(1, 8):
+        for c in range(n + 1):
+            answers = [True] * c + [False] * (n - c)
+            for k in range(1, n + 1):
+                subsets = list(combinations(answers, k))
+                expected = sum(all(s) for s in subsets) / len(subsets)
+                assert pass_all_k(n, c, k) == pytest.approx(expected), (n, c, k)
+
+
+def test_pass_all_k_metric_sits_below_pass_at_k() -> None:
+    rows = [ScoredRow(f"i{i}", r, correct=(i + r) % 3 != 0) for i in range(30) for r in range(4)]
+    all4, any4 = get_metric("pass^4")(rows, {}), get_metric("pass@4")(rows, {})
+    mean = get_metric("mean@4")(rows, {})
+    assert all4.value <= mean.value <= any4.value
+    assert all4.value == pytest.approx(0.0)  # every item has one wrong answer among its 4
+    assert get_metric("pass^1")(rows, {}).value == pytest.approx(mean.value)  # k=1 is plain accuracy
+    assert all4.ci_low is not None and all4.extra["k"] == 4

@@ -11,7 +11,14 @@ from typing import Any
 
 from evalkit.scoring.grade import AMC_POINTS
 from evalkit.scoring.registry import Metric, register_metric, register_metric_family
-from evalkit.scoring.stats import Z95, clustered_interval, mean_interval, pass_at_k, wilson_interval
+from evalkit.scoring.stats import (
+    Z95,
+    clustered_interval,
+    mean_interval,
+    pass_all_k,
+    pass_at_k,
+    wilson_interval,
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class MetricResult:
         return d
 
 
-_FAMILY_RE = re.compile(r"(pass|maj|mean)@(\d+)")
+_FAMILY_RE = re.compile(r"(pass|maj|mean)[@^](\d+)")
 
 
 def by_item(rows: Sequence[ScoredRow], value: Callable[[ScoredRow], float]) -> dict[str, list[float]]:
@@ -288,7 +295,39 @@ def _pass_at(name: str) -> Metric:
     return metric
 
 
+def _pass_all(name: str) -> Metric:
+    def metric(rows: Sequence[ScoredRow], options: Mapping[str, Any]) -> MetricResult:
+        items = _by_item_sorted(rows)
+        k = _k(name, options, items)
+        vals, short = [], 0
+        for rs in items.values():
+            n, c = len(rs), sum(1 for r in rs if r.correct)
+            short += n < k
+            vals.append(pass_all_k(n, c, min(k, n)))
+        mean, lo, hi = mean_interval(vals)
+        return MetricResult(
+            name,
+            mean,
+            None if lo is None else max(0.0, lo),
+            None if hi is None else min(1.0, hi),
+            len(rows),
+            len(items),
+            {
+                "k": k,
+                "estimator": "unbiased: C(c, k) / C(n, k) per item (tau-bench's pass^k)",
+                "items_with_fewer_repeats": short,
+                "note": "items with n < k use k = n",
+                "interval": "normal_over_items",
+            },
+        )
+
+    metric.__doc__ = "Unbiased pass^k: the chance that k answers drawn from an item's n are all correct."
+    return metric
+
+
 # k = the number of repeats (or the metric option k).
 for _family, _make in (("pass", _pass_at), ("maj", _maj_at), ("mean", _mean_at)):
     register_metric_family(_family)(_make)
     register_metric(f"{_family}@k")(_make(f"{_family}@k"))
+register_metric_family("pass^")(_pass_all)
+register_metric("pass^k")(_pass_all("pass^k"))

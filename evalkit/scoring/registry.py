@@ -56,7 +56,8 @@ GRADERS: dict[str, GraderEntry] = {}
 METRICS: dict[str, Metric] = {}
 # Numbered metric families: ``pass@8`` is METRIC_FAMILIES["pass"]("pass@8"), for any K.
 METRIC_FAMILIES: dict[str, Callable[[str], Metric]] = {}
-_FAMILY_RE = re.compile(r"(?P<family>[a-z_]+)@(?P<k>[1-9]\d*)")
+# ``pass@8`` is family "pass", ``pass^8`` (all of k correct) family "pass^".
+_FAMILY_RE = re.compile(r"(?P<family>[a-z_]+(?:@|\^))(?P<k>[1-9]\d*)")
 
 
 def _check_version(kind: str, name: str, version: int) -> None:
@@ -153,8 +154,9 @@ def get_metric(name: str) -> Metric:
     if name in METRICS:
         return METRICS[name]
     m = _FAMILY_RE.fullmatch(name)
-    if m and m.group("family") in METRIC_FAMILIES:
-        return METRIC_FAMILIES[m.group("family")](name)
+    family = m.group("family").removesuffix("@") if m else None
+    if family in METRIC_FAMILIES:
+        return METRIC_FAMILIES[family](name)
     raise KeyError(f"unknown metric {name!r}; known: {', '.join(known_metrics())}")
 
 

@@ -62,6 +62,17 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - prob_all_wrong
 
 
+def pass_all_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass^k: the chance that k answers drawn without replacement from n, of which c are
+    correct, are all correct: C(c, k) / C(n, k) (Yao et al. 2024, tau-bench)."""
+    if not 0 <= c <= n or k < 1 or k > n:
+        raise ValueError(f"pass^k needs 0 <= c <= n and 1 <= k <= n (got n={n}, c={c}, k={k})")
+    prob = 1.0
+    for i in range(k):  # prod_{i<k} (c - i) / (n - i)
+        prob *= (c - i) / (n - i)
+    return max(prob, 0.0)
+
+
 def mean_interval(values: Sequence[float], z: float = Z95) -> tuple[float, float | None, float | None]:
     """Mean of per-item values with a normal-approximation 95% interval (items as the unit)."""
     n = len(values)
