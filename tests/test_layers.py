@@ -13,6 +13,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "evalkit"
 # Lower number = lower layer. Parts of one layer may import each other, but not in a circle.
 LAYER = {
+    "__main__": 6,  # `python -m evalkit`: the entry point above the CLI
     "cli": 5,
     "report": 4,
     "export": 4,

@@ -102,5 +102,9 @@ def test_a_task_with_two_scorers_grades_each_answer_twice(tmp_path: Path) -> Non
     assert t["scorers"]["verbatim"]["metrics"]["accuracy"]["value"] == 0.0  # "The answer is (C)." != "C"
     r = run_cli("report", str(tmp_path / "out"), "--format", "csv")
     assert r.returncode == 0, r.stderr
-    rows = [x for x in r.stdout.splitlines() if x.startswith("basic_facts,")]
-    assert len(rows) == 2 and rows[0].endswith(",main") and rows[1].endswith(",verbatim")
+    import csv
+    import io
+
+    rows = [x for x in csv.DictReader(io.StringIO(r.stdout)) if x["task"] == "basic_facts"]
+    assert [(x["scorer"], x["metric"]) for x in rows] == [("main", "accuracy"), ("verbatim", "accuracy")]
+    assert float(rows[0]["score"]) == pytest.approx(50.0) and float(rows[1]["score"]) == 0.0

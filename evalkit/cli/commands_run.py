@@ -165,6 +165,10 @@ def run(
         + f"), errors: {result.n_errors}, {result.elapsed_s:.1f} s",
         err=True,
     )
+    from evalkit.run.summary import censoring_warnings
+
+    for line in censoring_warnings(result.summary):
+        typer.secho(line, fg=typer.colors.YELLOW, err=True)
     if result.error_rate > max_error_rate:
         typer.secho(
             f"{result.n_errors} of {result.n_requests} requests failed ({result.error_rate:.1%} > "

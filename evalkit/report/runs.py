@@ -40,6 +40,10 @@ RUN_COLUMNS = [
     "errors",
     "truncated",
     "no_answer",
+    "censored",
+    "upper",
+    "upper_ci_low",
+    "upper_ci_high",
     "repeats",
     "params_total",
     "params_active",
@@ -150,6 +154,20 @@ def _task_row(
         "truncated": t.get("truncated", 0),
         "no_answer": scored.get("no_answer", 0),
         "repeats": t.get("repeats"),
+        **_censoring_cols(t if scorer == PRIMARY_SCORER else {}),
+    }
+
+
+def _censoring_cols(t: Mapping[str, Any]) -> dict[str, Any]:
+    """Censored answers and the upper bound of the score (censored answers counted right)."""
+    c = t.get("censoring") or {}
+    upper = (c.get("bounds") or {}).get("upper") or {}
+    scale = 1.0 if is_points_metric(str((c.get("bounds") or {}).get("metric"))) else 100.0
+    return {
+        "censored": c.get("censored"),
+        "upper": _scaled(upper.get("value"), scale),
+        "upper_ci_low": _scaled(upper.get("ci_low"), scale),
+        "upper_ci_high": _scaled(upper.get("ci_high"), scale),
     }
 
 

@@ -32,6 +32,10 @@ COLUMNS = [
     "tokens",
     "run_dir",
     "scorer",
+    "censored",
+    "upper",
+    "upper_ci_low",
+    "upper_ci_high",
 ]
 
 
@@ -161,6 +165,8 @@ REPORT_HEADERS = [
     "errors",
     "truncated",
     "no answer",
+    "censored",
+    "if censored right",
 ]
 
 
@@ -178,7 +184,16 @@ def _report_cells(r: Mapping[str, Any]) -> list[str]:
         format_cell(r["errors"]),
         format_cell(r["truncated"]),
         format_cell(r["no_answer"]),
+        format_cell(r.get("censored")),
+        _upper_cell(r),
     ]
+
+
+def _upper_cell(r: Mapping[str, Any]) -> str:
+    """The score with censored answers counted right, shown only when some were censored."""
+    if not r.get("censored") or r.get("upper") is None:
+        return "-"
+    return f"{format_cell(r['upper'])} ({format_cell(r['upper_ci_low'])}-{format_cell(r['upper_ci_high'])})"
 
 
 def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:

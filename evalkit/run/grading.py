@@ -9,8 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evalkit.scoring.registry import score_completion, scorer_version
-from evalkit.store import Record, Score, now_iso
-from evalkit.types import Completion, Request, Sample, ScoringContext
+from evalkit.store import PRIMARY_SCORER, Record, Score, now_iso
+from evalkit.types import Completion, Extraction, Request, Sample, ScoringContext
+
+# The censoring class of an answer (DESIGN.md, "Judged answers and reasoning"):
+#   answered   an answer was extracted (an output that ended at the token limit but still holds an
+#              answer is answered; its finish_reason says it was truncated)
+#   censored   no usable answer because of the budget: the output ended at the limit inside the
+#              reasoning or before any answer (extraction status "truncated")
+#   no_answer  no answer although the output finished
+CENSORED, NO_ANSWER, ANSWERED = "censored", "no_answer", "answered"
+
+
+def censoring_class(extraction: Extraction) -> str:
+    if extraction.status == "truncated":
+        return CENSORED
+    if extraction.status == "no_answer":
+        return NO_ANSWER
+    return ANSWERED
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class TaskScorer:
     def record(
         self, req: Request, sample: Sample, completion: Completion, model: str, cached: bool
     ) -> Record:
+        scores = self.score(completion, sample)
         return Record(
             key=req.key,
             task=req.task,
@@ -75,8 +92,9 @@ class TaskScorer:
             task_version=self.spec.version,
             model=model,
             sample=sample,
-            scores=self.score(completion, sample),
+            scores=scores,
             max_tokens=req.params.max_tokens,
+            censoring=_censoring(scores),
             cached=cached,
             time=now_iso(),
         )
@@ -85,4 +103,10 @@ class TaskScorer:
         """The same answer scored again by the current code (no model call)."""
         if not record.ok or record.sample is None:
             return record
-        return record.replace(scores=self.score(record.completion, record.sample), time=now_iso())
+        scores = self.score(record.completion, record.sample)
+        return record.replace(scores=scores, censoring=_censoring(scores), time=now_iso())
+
+
+def _censoring(scores: dict[str, Score]) -> str | None:
+    main = scores.get(PRIMARY_SCORER)
+    return censoring_class(main.extraction) if main is not None else None

@@ -14,12 +14,15 @@ rescore and merge all build summaries here; the store writes them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from evalkit import __version__
+from evalkit.run.grading import ANSWERED, CENSORED, NO_ANSWER, censoring_class
+from evalkit.scoring.grade import AMC_POINTS
 from evalkit.scoring.metrics import ScoredRow
 from evalkit.scoring.registry import get_metric
 from evalkit.store import PRIMARY_SCORER, Record
@@ -93,6 +96,57 @@ def _extra_scorers(spec: Any, records: Sequence[Record]) -> dict[str, Any]:
     return out
 
 
+# A run whose censored share is above this says so (with the fix) when it finishes.
+CENSORED_WARN_SHARE = 0.05
+
+
+def _censoring_of(r: Record) -> str | None:
+    if not r.ok or r.primary is None:
+        return None
+    return r.censoring or censoring_class(r.primary.extraction)
+
+
+def _counted_right(row: ScoredRow) -> ScoredRow:
+    points = AMC_POINTS["correct"] if row.points is not None else None
+    return dataclasses.replace(row, correct=True, points=points)
+
+
+def _censoring(spec: Any, records: Sequence[Record], rows: Sequence[ScoredRow]) -> dict[str, Any]:
+    """Counts per censoring class and the primary metric's bounds: censored answers counted wrong
+    (the reported score) and counted right (the upper bound), each with its interval."""
+    classes = {(r.sample_id, r.repeat): _censoring_of(r) for r in records}
+    counts = Counter(c for c in classes.values() if c)
+    truncated_answered = sum(
+        1
+        for r in records
+        if classes[(r.sample_id, r.repeat)] == ANSWERED and r.completion.finish_reason == "length"
+    )
+    censored = {k for k, c in classes.items() if c == CENSORED}
+    upper_rows = [
+        dataclasses.replace(
+            row, correct=True, points=AMC_POINTS["correct"] if row.points is not None else None
+        )
+        if (row.sample_id, row.repeat) in censored
+        else row
+        for row in rows
+    ]
+    metric = spec.metrics[0]
+    graded = sum(counts.values())
+    return {
+        ANSWERED: counts.get(ANSWERED, 0),
+        "answered_truncated": truncated_answered,
+        CENSORED: counts.get(CENSORED, 0),
+        NO_ANSWER: counts.get(NO_ANSWER, 0),
+        "censored_share": counts.get(CENSORED, 0) / graded if graded else 0.0,
+        "bounds": {
+            "metric": metric,
+            "reported": compute_metrics(rows, [metric])[metric],  # censored answers counted wrong
+            "upper": compute_metrics(upper_rows, [metric])[metric],  # censored answers counted right
+        },
+        "budgets": dict(sorted(Counter(str(r.max_tokens) for r in records if r.ok).items())),
+    }
+
+
 def _breakdown(rows: Sequence[ScoredRow], fields: Sequence[str], metric: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in fields:
@@ -126,6 +180,7 @@ def summarize_task(spec: Any, records: Sequence[Record]) -> dict[str, Any]:
         "primary": metrics[0],
         "metrics": compute_metrics(rows, metrics),
         "scorers": _extra_scorers(spec, records),
+        "censoring": _censoring(spec, records, rows),
         "scoring_versions": _scoring_versions(records),
         "tokens": counts["tokens"],
         "breakdown": _breakdown(rows, spec.report.breakdown, metrics[0]),
@@ -160,3 +215,26 @@ def summarize_tasks(
             entry.setdefault(k, v)
         tasks[name] = entry
     return tasks
+
+
+def censoring_warnings(summary: Mapping[str, Any], threshold: float = CENSORED_WARN_SHARE) -> list[str]:
+    """One line per task whose share of censored answers is above ``threshold``, with the fix."""
+    lines = []
+    for name, t in (summary.get("tasks") or {}).items():
+        c = t.get("censoring") or {}
+        if c.get("censored_share", 0.0) <= threshold:
+            continue
+        budgets = ", ".join(sorted(c.get("budgets") or {}, key=int)) or "?"
+        bounds = c.get("bounds") or {}
+        low, high = (bounds.get(k, {}).get("value") for k in ("reported", "upper"))
+        span = (
+            f"; the score lies between {100 * low:.1f} and {100 * high:.1f}"
+            if None not in (low, high)
+            else ""
+        )
+        lines.append(
+            f"{name}: {c['censored']} answers ({c['censored_share']:.0%}) were cut off by the token budget "
+            f"(max_tokens {budgets}) before an answer{span}; raise --max-tokens and add --topup-censored "
+            f"to re-send only those"
+        )
+    return lines
