@@ -98,6 +98,14 @@ def run(
     shard: str | None = typer.Option(
         None, "--shard", help="Evaluate shard i of n (i/n) of the items, e.g. for Slurm arrays."
     ),
+    topup_censored: bool = typer.Option(
+        False,
+        "--topup-censored",
+        help=(
+            "With a larger --max-tokens than an earlier run of the same folder: re-send only the "
+            "answers that budget censored; the others keep their earlier answer."
+        ),
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
     split: str = typer.Option(
@@ -149,6 +157,7 @@ def run(
         },
         shard=_parse_shard(shard),
         use_cache=not no_cache,
+        topup_censored=topup_censored,
         progress=not no_progress,
         sample_filter=sample_filter,
         filter_info=filter_info,

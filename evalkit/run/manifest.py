@@ -122,6 +122,7 @@ def build_manifest(
             "concurrency": cfg.concurrency,
             "shard": list(cfg.shard) if cfg.shard else None,
             "max_error_rate": cfg.max_error_rate,
+            "topup_censored": cfg.topup_censored,
         },
         "filter": cfg.filter_info,
         "tasks": {p.task.spec.name: _task_entry(p) for p in plans},

@@ -25,13 +25,13 @@ from evalkit.backends.base import Backend
 from evalkit.errors import EvalkitError
 from evalkit.run.cache import ResponseCache, default_cache_path
 from evalkit.run.engine import execute
-from evalkit.run.grading import TaskScorer
+from evalkit.run.grading import CENSORED, TaskScorer
 from evalkit.run.manifest import build_manifest, environment
 from evalkit.run.plan import TaskPlan, plan_task
 from evalkit.run.progress import Progress
 from evalkit.run.summary import build_summary, summarize_task
 from evalkit.secrets import redact_mapping, redact_spec, redact_text
-from evalkit.store import Record, RecordId, RecordWriter, RunFolder, now_iso
+from evalkit.store import Record, RecordId, RecordWriter, RunFolder, Slot, now_iso
 from evalkit.tasks.data import resolve_data_dir
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.registry import discover
@@ -62,6 +62,8 @@ class RunConfig:
     progress: bool = True
     sample_filter: SampleFilter | None = None  # split at a cutoff, exclusions (contamination)
     filter_info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
+    # With a larger --max-tokens than an earlier pass: re-send only the censored answers.
+    topup_censored: bool = False
 
 
 @dataclass
@@ -189,17 +191,52 @@ class Pending:
     n_resumed: int
 
 
+def answers_for(
+    requests: list[Request], latest: dict[RecordId, Record], topup: bool
+) -> dict[RecordId, Record]:
+    """The record that stands for each planned request: its own, or with ``topup`` (a larger budget
+    than an earlier pass) the slot's answer at the largest earlier budget. Answered slots keep their
+    earlier answer; the caller re-sends only the censored ones."""
+    out: dict[RecordId, Record] = {}
+    earlier: dict[Slot, Record] = {}
+    if topup:
+        for rec in latest.values():
+            best = earlier.get(rec.slot)
+            if rec.ok and (best is None or (rec.max_tokens or 0) >= (best.max_tokens or 0)):
+                earlier[rec.slot] = rec
+    for r in requests:
+        rid = (r.task, r.sample_id, r.repeat, r.key)
+        own = latest.get(rid)
+        if own is not None and own.ok:
+            out[rid] = own
+        elif (r.task, r.sample_id, r.repeat) in earlier:
+            out[rid] = earlier[(r.task, r.sample_id, r.repeat)]
+        elif own is not None:
+            out[rid] = own  # an error: counted, never graded, retried by the next run
+    return out
+
+
 def find_pending(
-    folder: RunFolder, requests: list[Request], scorers: dict[str, TaskScorer], cache: ResponseCache | None
+    folder: RunFolder,
+    requests: list[Request],
+    scorers: dict[str, TaskScorer],
+    cache: ResponseCache | None,
+    topup: bool = False,
 ) -> Pending:
-    existing = folder.latest()
-    done: dict[RecordId, Record] = {k: r for k, r in existing.items() if r.ok}
-    todo = [r for r in requests if (r.task, r.sample_id, r.repeat, r.key) not in done]
+    current = answers_for(requests, folder.latest(), topup)
+
+    def is_done(r: Request) -> bool:
+        rec = current.get((r.task, r.sample_id, r.repeat, r.key))
+        if rec is None or not rec.ok:
+            return False
+        return rec.key == r.key or rec.censoring != CENSORED  # an earlier censored answer is topped up
+
+    todo = [r for r in requests if not is_done(r)]
     stale = [
         rec
         for r in requests
-        if (rec := done.get((r.task, r.sample_id, r.repeat, r.key))) is not None
-        and not scorers[r.task].is_current(rec)
+        if is_done(r)
+        and not scorers[r.task].is_current(rec := current[(r.task, r.sample_id, r.repeat, r.key)])
     ]
     hits = cache.get_many([r.key for r in todo]) if cache else {}
     # Two tasks can send the very same request (one prompt, several tasks): it goes to the model
@@ -309,13 +346,13 @@ async def send_and_record(
 
 # 5. finish ---------------------------------------------------------------------------------------
 def write_run_summary(
-    folder: RunFolder, plans: list[TaskPlan], info: BackendInfo, model_spec: str
+    folder: RunFolder, plans: list[TaskPlan], info: BackendInfo, model_spec: str, topup: bool = False
 ) -> dict[str, Any]:
-    """summary.json over the records of this run's planned requests."""
+    """summary.json over the records that stand for this run's planned requests."""
     final = folder.latest()
     tasks = {}
     for p in plans:
-        recs = [final[i] for r in p.requests if (i := (r.task, r.sample_id, r.repeat, r.key)) in final]
+        recs = list(answers_for(p.requests, final, topup).values())  # one per (item, repeat)
         tasks[p.task.spec.name] = summarize_task(p.task.spec, recs)
         tasks[p.task.spec.name]["split"] = p.excluded.get("split", "all") if p.excluded else "all"
     model = {
@@ -342,10 +379,11 @@ def finish_run(
     cfg: RunConfig,
     counts: dict[str, int],
 ) -> tuple[dict[str, Any], int]:
-    summary = write_run_summary(folder, plans, backend.info, cfg.model)
-    final = folder.latest()
-    ids = [(r.task, r.sample_id, r.repeat, r.key) for p in plans for r in p.requests]
-    n_errors = sum(1 for i in ids if i in final and not final[i].ok)
+    summary = write_run_summary(folder, plans, backend.info, cfg.model, cfg.topup_censored)
+    requests = [r for p in plans for r in p.requests]
+    current = answers_for(requests, folder.latest(), cfg.topup_censored)
+    ids = [(r.task, r.sample_id, r.repeat, r.key) for r in requests]
+    n_errors = sum(1 for i in ids if i in current and not current[i].ok)
     manifest.update(
         status="complete" if n_errors == 0 else "complete_with_errors",
         finished=now_iso(),
@@ -380,7 +418,7 @@ async def _run_locked(
         cache = ResponseCache(cfg.cache_path or default_cache_path())
         manifest["cache"] = str(cache.path)
     try:
-        pending = find_pending(folder, requests, scorers, cache)
+        pending = find_pending(folder, requests, scorers, cache, cfg.topup_censored)
         n_sent = await send_and_record(cfg, backend, folder, plans, scorers, pending, cache)
     except BaseException as e:
         # Answers so far are saved; the manifest says the run stopped and why.

@@ -143,7 +143,8 @@ def _censoring(spec: Any, records: Sequence[Record], rows: Sequence[ScoredRow]) 
             "reported": compute_metrics(rows, [metric])[metric],  # censored answers counted wrong
             "upper": compute_metrics(upper_rows, [metric])[metric],  # censored answers counted right
         },
-        "budgets": dict(sorted(Counter(str(r.max_tokens) for r in records if r.ok).items())),
+        # Which budget each graded answer came from (a top-up mixes several); "unknown" before 0.2.
+        "budgets": dict(sorted(Counter(str(r.max_tokens or "unknown") for r in records if r.ok).items())),
     }
 
 
@@ -224,7 +225,9 @@ def censoring_warnings(summary: Mapping[str, Any], threshold: float = CENSORED_W
         c = t.get("censoring") or {}
         if c.get("censored_share", 0.0) <= threshold:
             continue
-        budgets = ", ".join(sorted(c.get("budgets") or {}, key=int)) or "?"
+        budgets = ", ".join(
+            sorted(c.get("budgets") or {}, key=lambda b: (not b.isdigit(), int(b) if b.isdigit() else 0))
+        )
         bounds = c.get("bounds") or {}
         low, high = (bounds.get(k, {}).get("value") for k in ("reported", "upper"))
         span = (
