@@ -37,7 +37,13 @@ def _register_all() -> None:
     # Optional command groups added by later modules register themselves the same way.
     import importlib
 
-    for name in ("commands_tasks_check", "commands_frontier", "commands_contamination", "commands_export"):
+    for name in (
+        "commands_tasks_check",
+        "commands_frontier",
+        "commands_contamination",
+        "commands_export",
+        "commands_view",
+    ):
         try:
             mod = importlib.import_module(f"evalkit.cli.{name}")
         except ModuleNotFoundError as e:
