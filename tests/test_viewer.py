@@ -297,10 +297,12 @@ def test_licence_table() -> None:
 
 
 def test_frontier_svg_links_own_runs() -> None:
-    svg = '<?xml version="1.0"?>\n<svg><g><text x="1">SmolLM2 [run-a]</text></g></svg>'
-    linked = link_svg(svg, "mmlu_pro", [{"label": "SmolLM2 [run-a]", "run": "run-a"}])
+    published = '<text style="font-size: 7px; fill: #666666" x="1">SmolLM2</text>'
+    own = '<text style="font-size: 7px; font-weight: 700" x="2">SmolLM2</text>'
+    svg = f'<?xml version="1.0"?>\n<svg><g>{published}{own}</g></svg>'
+    linked = link_svg(svg, "mmlu_pro", [{"label": "SmolLM2", "run": "run-a"}])
     assert linked.startswith("<svg")
-    assert '<a href="#/task/run-a/mmlu_pro" class="run-link"><text x="1">SmolLM2 [run-a]</text></a>' in linked
+    assert f'{published}<a href="#/task/run-a/mmlu_pro" class="run-link">{own}</a>' in linked
 
 
 def test_view_command_writes_the_site(tmp_path: Path, demo_site) -> None:

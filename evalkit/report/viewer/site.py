@@ -34,6 +34,7 @@ from evalkit.report.viewer.prompts import PromptRenderer
 from evalkit.store import Record, RunFolder
 
 STATIC_FILES = ("index.html", "app.js", "style.css")
+RUN_LABEL_COLORS = ("#000000", "#e6550d")  # evalkit.report.charts RUN_COLOR and HIGHLIGHT_COLOR
 Progress = Callable[[str], None]
 
 
@@ -242,8 +243,17 @@ def link_svg(svg: str, task: str, links: Iterable[Mapping[str, Any]]) -> str:
     for link in links:
         label = re.escape(_xml_text(str(link["label"])))
         href = f"#/task/{link['run']}/{task}"
-        pattern = re.compile(rf"(<text\b[^>]*>\s*{label}\s*</text>)")
-        svg = pattern.sub(rf'<a href="{href}" class="run-link">\1</a>', svg, count=1)
+        # A published point may carry the same name; the run's own label is the bold black one
+        # (or the highlight colour) that the chart code draws for runs.
+        for m in re.finditer(rf"<text\b([^>]*)>\s*{label}\s*</text>", svg):
+            style = m.group(1)
+            fill = re.search(r"fill:\s*(#[0-9a-fA-F]{6})", style)
+            if re.search(r"font-weight:\s*(bold|700)", style) and (
+                fill is None or fill.group(1).lower() in RUN_LABEL_COLORS
+            ):
+                linked = f'<a href="{href}" class="run-link">{m.group(0)}</a>'
+                svg = svg[: m.start()] + linked + svg[m.end() :]
+                break
     return svg
 
 
