@@ -22,6 +22,7 @@ from evalkit.cli import (
     commands_models,
     commands_run,
     commands_tasks,
+    commands_view,
 )
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ for _module in (
     commands_frontier,
     commands_contamination,
     commands_export,
+    commands_view,
 ):
     _module.register(app)
 

@@ -1,0 +1,1 @@
+"""The results viewer: a static HTML site over run folders (``evalkit view``)."""
