@@ -82,6 +82,23 @@ def rescore(
         ..., help="Run folder (results/runs/<run_id>) holding manifest.json and records.jsonl."
     ),
     threads: int = typer.Option(4, "--threads", min=1, help="Records scored at once."),
+    judge: str | None = typer.Option(
+        None,
+        "--judge",
+        help=(
+            "Backend spec of a judge model that reads the answers the rules could not (extraction "
+            "only: evalkit's grader decides); its replies are stored, so later rescores need no model."
+        ),
+    ),
+    judge_arg: list[str] = typer.Option(
+        [], "--judge-arg", help="Judge backend option key=value; repeatable."
+    ),
+    judge_max_items: int | None = typer.Option(
+        None, "--judge-max-items", min=0, help="At most this many judge calls (what a hosted judge can cost)."
+    ),
+    judge_audit: int = typer.Option(
+        20, "--judge-audit", min=0, help="Also ask the judge about this many answers the rules read (seeded)."
+    ),
 ) -> None:
     """Re-extract and re-grade a run's stored completions with the current code (no model call);
     keeps the old records as records.pre-rescore-<time>.jsonl and rewrites summary.json."""
@@ -102,7 +119,42 @@ def rescore(
     for t in sorted(set(res.before) | set(res.after)):
         typer.echo(f"  {t}: accuracy {res.before.get(t, 0.0):.4f} -> {res.after.get(t, 0.0):.4f}", err=True)
     typer.echo(f"old records kept in {res.backup}", err=True)
+    if judge is not None:
+        run_judge(run_dir, judge, judge_arg, judge_max_items, judge_audit)
     typer.echo(str(Path(run_dir) / "summary.json"))
+
+
+def run_judge(run_dir: Path, spec: str, args: list[str], max_items: int | None, audit: int) -> None:
+    """The judge pass over a run folder, and its one-paragraph account (rescore --judge, run --judge)."""
+    from evalkit.cli.commands_run import _parse_model_args
+    from evalkit.run.judge import JudgeOptions, judge_folder
+
+    opts = JudgeOptions(spec, _parse_model_args(args), max_items, audit)
+    result, summary = judge_folder(str(run_dir), opts)
+    typer.echo(
+        f"judge {result.identity}: asked about {result.asked} answers the rules could not read, read "
+        f"{result.read}, {result.failed} failed (left out, never scored wrong)"
+        + (f", {result.skipped_cap} left out by --judge-max-items" if result.skipped_cap else ""),
+        err=True,
+    )
+    for name, t in (summary.get("tasks") or {}).items():
+        j = t.get("judge")
+        if not j:
+            continue
+        rule = (t.get("metrics") or {}).get(j["metric"], {}).get("value")
+        judged = (j.get("metrics") or {}).get(j["metric"], {}).get("value")
+        audit_line = ""
+        if j["audit"]["n"]:
+            audit_line = f"; audit: agrees with the rules on {j['audit']['agree']}/{j['audit']['n']}"
+        typer.echo(
+            f"  {name}: {j['metric']} rule-only {_pct(rule)} -> with the judge {_pct(judged)} "
+            f"({j['rescued']} rescued){audit_line}",
+            err=True,
+        )
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
 
 
 def compare(

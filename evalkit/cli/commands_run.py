@@ -106,6 +106,14 @@ def run(
             "answers that budget censored; the others keep their earlier answer."
         ),
     ),
+    judge: str | None = typer.Option(
+        None,
+        "--judge",
+        help="After the run, a judge model reads the answers the rules could not (as `rescore --judge`).",
+    ),
+    judge_max_items: int | None = typer.Option(
+        None, "--judge-max-items", min=0, help="With --judge: at most this many judge calls."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
     split: str = typer.Option(
@@ -175,6 +183,11 @@ def run(
         err=True,
     )
     from evalkit.run.summary import censoring_warnings
+
+    if judge is not None:
+        from evalkit.cli.commands_grade import run_judge
+
+        run_judge(result.run_dir, judge, [], judge_max_items, 20)
 
     for line in censoring_warnings(result.summary):
         typer.secho(line, fg=typer.colors.YELLOW, err=True)

@@ -6,9 +6,11 @@ The runner (inline and on resume), ``evalkit rescore`` and ``tasks check`` score
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from evalkit.scoring.registry import score_completion, scorer_version
+from evalkit.scoring.registry import get_grader, score_completion, scorer_version
 from evalkit.store import PRIMARY_SCORER, Record, Score, now_iso
 from evalkit.types import Completion, Extraction, Request, Sample, ScoringContext
 
@@ -19,6 +21,7 @@ from evalkit.types import Completion, Extraction, Request, Sample, ScoringContex
 #              reasoning or before any answer (extraction status "truncated")
 #   no_answer  no answer although the output finished
 CENSORED, NO_ANSWER, ANSWERED = "censored", "no_answer", "answered"
+JUDGED = "judged"  # the extra score a judge's reading of a rule miss gets
 
 
 def censoring_class(extraction: Extraction) -> str:
@@ -76,7 +79,7 @@ class TaskScorer:
         """Whether ``record`` was graded by exactly this task's scorers at their current versions."""
         if not record.ok:
             return True
-        return {n: s.version for n, s in record.scores.items()} == self.versions
+        return {n: s.version for n, s in record.scores.items() if n != JUDGED} == self.versions
 
     def record(
         self, req: Request, sample: Sample, completion: Completion, model: str, cached: bool
@@ -100,11 +103,28 @@ class TaskScorer:
         )
 
     def regrade(self, record: Record) -> Record:
-        """The same answer scored again by the current code (no model call)."""
+        """The same answer scored again by the current code (no model call); a stored judge reply
+        is graded again too."""
         if not record.ok or record.sample is None:
             return record
         scores = self.score(record.completion, record.sample)
-        return record.replace(scores=scores, censoring=_censoring(scores), time=now_iso())
+        rec = record.replace(scores=scores, censoring=_censoring(scores), time=now_iso())
+        return self.with_judge(rec, record.judge) if record.judge else rec
+
+    def with_judge(self, record: Record, reply: Mapping[str, Any]) -> Record:
+        """``record`` with a judge's reply stored and, for a rule miss the judge read, the extra score
+        ``judged``: the judge's answer graded by this task's own grader (the judge never decides)."""
+        main = self.scorers[0]
+        reply = dict(reply)
+        scores = {k: v for k, v in record.scores.items() if k != JUDGED}
+        if reply.get("status") == "ok" and record.sample is not None:
+            extraction = Extraction(str(reply["answer"]), "judge", "ok")
+            grade = get_grader(main.grade)(extraction, record.sample, main.context)
+            reply["correct"] = grade.correct
+            if reply.get("role") == "rescue":
+                version = f"{main.version}+judge.{reply.get('prompt_version')}"
+                scores[JUDGED] = Score(extraction, grade, version)
+        return record.replace(scores=scores, judge=reply, time=now_iso())
 
 
 def _censoring(scores: dict[str, Score]) -> str | None:

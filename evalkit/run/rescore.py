@@ -126,14 +126,19 @@ def _rescore_locked(
     result.backup = folder.rewrite(new, backup_prefix="records.pre-rescore")
     result.records = len(new)
     result.after = _accuracy(new)
-    result.summary = _write_summary(folder, manifest, specs, new)
+    result.summary = write_rescored_summary(folder, manifest, specs, new)
     _note_in_manifest(folder, manifest, result)
     return result
 
 
-def _write_summary(
-    folder: RunFolder, manifest: dict[str, Any], specs: dict[str, Any], records: list[Record]
-) -> dict:
+def write_rescored_summary(
+    folder: RunFolder,
+    manifest: dict[str, Any],
+    specs: dict[str, Any],
+    records: list[Record],
+    rescored: bool = True,
+) -> dict[str, Any]:
+    """summary.json over ``records`` (after a rescore or a judge pass)."""
     # Every task the manifest knows, with the fields summarize_task does not make (e.g. the
     # runner's "split") carried over from the previous summary.
     try:
@@ -143,7 +148,7 @@ def _write_summary(
     tasks = summarize_tasks(specs, records, old_summary)
     model = old_summary.get("model") or manifest.get("backend") or {}
     summary = build_summary(str(manifest.get("run_id") or folder.path.name), model, tasks)
-    summary["rescored"] = True
+    summary["rescored"] = rescored or bool(old_summary.get("rescored"))
     folder.write_summary(summary)
     return summary
 

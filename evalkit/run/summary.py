@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from evalkit import __version__
-from evalkit.run.grading import ANSWERED, CENSORED, NO_ANSWER, censoring_class
+from evalkit.run.grading import ANSWERED, CENSORED, JUDGED, NO_ANSWER, censoring_class
 from evalkit.scoring.grade import AMC_POINTS
 from evalkit.scoring.metrics import ScoredRow
 from evalkit.scoring.registry import get_metric
@@ -148,6 +148,36 @@ def _censoring(spec: Any, records: Sequence[Record], rows: Sequence[ScoredRow]) 
     }
 
 
+def _judge(spec: Any, records: Sequence[Record]) -> dict[str, Any] | None:
+    """Rule-only beside judge-rescued: the primary metric with each rule miss the judge read graded
+    from the judge's answer; items whose judge call failed are left out (never scored wrong)."""
+    judged = [r for r in records if r.ok and r.judge]
+    if not judged:
+        return None
+    rescue = [r for r in judged if r.judge.get("role") == "rescue"]
+    audit = [r for r in judged if r.judge.get("role") == "audit" and r.judge.get("status") == "ok"]
+    failed = {(r.sample_id, r.repeat) for r in rescue if r.judge.get("status") == "error"}
+    rows = {(row.sample_id, row.repeat): row for row in scored_rows(records)}
+    rows.update({(row.sample_id, row.repeat): row for row in scored_rows(records, JUDGED)})
+    kept = [row for k, row in rows.items() if k not in failed]
+    metric = spec.metrics[0]
+    agree = sum(
+        1 for r in audit if r.judge.get("correct") == (r.primary is not None and r.primary.grade.correct)
+    )
+    first = judged[0].judge
+    return {
+        "model": first.get("model"),
+        "prompt_version": first.get("prompt_version"),
+        "asked": len(rescue),
+        "read": sum(1 for r in rescue if r.judge.get("status") == "ok"),
+        "failed": len(failed),
+        "rescued": sum(1 for r in rescue if JUDGED in r.scores and r.scores[JUDGED].grade.correct),
+        "metric": metric,
+        "metrics": compute_metrics(kept, [metric]),
+        "audit": {"n": len(audit), "agree": agree, "agreement": agree / len(audit) if audit else None},
+    }
+
+
 def _breakdown(rows: Sequence[ScoredRow], fields: Sequence[str], metric: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in fields:
@@ -182,6 +212,7 @@ def summarize_task(spec: Any, records: Sequence[Record]) -> dict[str, Any]:
         "metrics": compute_metrics(rows, metrics),
         "scorers": _extra_scorers(spec, records),
         "censoring": _censoring(spec, records, rows),
+        "judge": _judge(spec, records),
         "scoring_versions": _scoring_versions(records),
         "tokens": counts["tokens"],
         "breakdown": _breakdown(rows, spec.report.breakdown, metrics[0]),
