@@ -110,6 +110,7 @@ def test_censoring_classes_bounds_and_topup(tmp_path: Path) -> None:
     assert t["censoring"]["budgets"] == {"1000": 2, "50": 4}  # which budget each grade came from
     assert t["censoring"]["censored"] == 0 and t["metrics"]["accuracy"]["value"] == pytest.approx(4 / 6)
     assert json.loads((out / "manifest.json").read_text())["parameters"]["topup_censored"] is True
+    assert t["tokens"]["mean_reasoning_per_answer"] == 12 and t["tokens"]["reasoning_missing"] == 0
 
 
 def _rec(sid: str, status: str, finish: str = "stop", correct: bool = False) -> Record:
@@ -168,3 +169,54 @@ def test_llama_cpp_with_a_tiny_budget_censors_answers(llama_server: str, tmp_pat
     assert t["censoring"]["censored"] == censored >= 1
     assert t["censoring"]["answered"] + censored == 6 and t["censoring"]["answered_truncated"] == 6 - censored
     assert "cut off by the token budget" in r.stderr
+
+
+def test_reasoning_controls_are_sent_and_separate_identities() -> None:
+    import asyncio
+
+    from evalkit.backends import make_backend
+    from evalkit.errors import BackendError
+    from evalkit.types import GenParams, Message, Request
+
+    bodies: list[dict] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.method == "GET":
+            return web.json_response({"data": []})
+        bodies.append(await request.json())
+        usage = {
+            "prompt_tokens": 3,
+            "completion_tokens": 9,
+            "completion_tokens_details": {"reasoning_tokens": 7},
+        }
+        msg = {"role": "assistant", "content": "B", "reasoning_content": "thinking"}
+        return web.json_response({"choices": [{"message": msg, "finish_reason": "stop"}], "usage": usage})
+
+    def spec(url: str) -> str:
+        return f"openai:{url}@qwen3"
+
+    with serving_in_thread(handler) as url:
+        opts = {
+            "enable_thinking": "false",
+            "chat_template_kwargs.thinking_budget": "256",
+            "reasoning_effort": "high",
+        }
+        b = make_backend(spec(url), {**opts, "thinking_budget": "512"})
+        req = Request("k", "t", "s", 0, GenParams(max_tokens=8), messages=(Message("user", "hi"),))
+        [c] = asyncio.run(b.generate([req]))
+        asyncio.run(b.aclose())
+        assert bodies[0]["chat_template_kwargs"] == {"enable_thinking": False, "thinking_budget": 256}
+        assert bodies[0]["reasoning_effort"] == "high" and bodies[0]["thinking_token_budget"] == 512
+        assert c.reasoning == "thinking" and c.usage.reasoning_tokens == 7 and c.text == "B"
+        ids = {
+            make_backend(spec(url), o).info.identity
+            for o in (
+                {},
+                {"enable_thinking": "true"},
+                {"enable_thinking": "false"},
+                {"reasoning_effort": "low"},
+            )
+        }
+        assert len(ids) == 4  # the cache and run folder never mix thinking and non-thinking answers
+        with pytest.raises(BackendError, match="reasoning_effort"):
+            make_backend(spec(url), {"reasoning_effort": "extreme"})

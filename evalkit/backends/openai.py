@@ -23,6 +23,7 @@ from evalkit.backends import BackendSpec
 from evalkit.backends.base import BackendBase
 from evalkit.backends.options import (
     one_concurrency,
+    option_bool,
     option_float,
     option_int,
     reject_unknown,
@@ -59,6 +60,47 @@ class _RequestFailed(Exception):
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
+
+
+# Reasoning controls (-M options), passed to the server as request fields and so part of the
+# identity (the cache and run folder of a thinking run never mix with a non-thinking one):
+#   reasoning_effort=low|medium|high     the OpenAI API field (gpt-oss on vLLM, hosted reasoning APIs)
+#   enable_thinking=true|false           chat_template_kwargs.enable_thinking (Qwen3 on vLLM/SGLang)
+#   chat_template_kwargs.<key>=<value>   any chat-template variable, one key per option
+#   thinking_budget=N                    vLLM's thinking_token_budget (needs its --reasoning-config);
+#                                        for SGLang use chat_template_kwargs.thinking_budget=N
+REASONING_OPTIONS = ("reasoning_effort", "enable_thinking", "thinking_budget")
+REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+
+
+def reasoning_fields(options: dict[str, Any]) -> dict[str, Any]:
+    """The request fields the reasoning options of ``options`` ask for."""
+    out: dict[str, Any] = {}
+    kwargs = {
+        k.split(".", 1)[1]: typed_value(v)
+        for k, v in options.items()
+        if k.startswith("chat_template_kwargs.")
+    }
+    if "enable_thinking" in options:
+        kwargs["enable_thinking"] = option_bool("enable_thinking", options["enable_thinking"])
+    if kwargs:
+        out["chat_template_kwargs"] = kwargs
+    if "reasoning_effort" in options:
+        effort = str(options["reasoning_effort"]).lower()
+        if effort not in REASONING_EFFORTS:
+            raise BackendError(f"-M reasoning_effort={effort}: use one of {', '.join(REASONING_EFFORTS)}")
+        out["reasoning_effort"] = effort
+    if "thinking_budget" in options:
+        out["thinking_token_budget"] = option_int("thinking_budget", options["thinking_budget"], 1)
+    return out
+
+
+def usage_of(data: dict[str, Any]) -> Usage:
+    """Token counts from a response's usage block; reasoning tokens where the server reports them
+    (``completion_tokens_details.reasoning_tokens``), else None (missing, not zero)."""
+    usage = data.get("usage") or {}
+    details = usage.get("completion_tokens_details") or {}
+    return Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), details.get("reasoning_tokens"))
 
 
 class OpenAIBackend(BackendBase):
@@ -129,11 +171,19 @@ class OpenAIBackend(BackendBase):
     ) -> OpenAIBackend:
         """``concurrency`` is the run's --concurrency (requests in flight)."""
         base_url, _, model = spec.target.rpartition("@")
-        known = {"api_key_env", "concurrency", "timeout", "max_retries", "revision", "endpoint"}
-        reject_unknown(
-            "openai", {k: v for k, v in options.items() if not k.startswith("body.")}, known, ", body.<field>"
-        )
+        known = {
+            "api_key_env",
+            "concurrency",
+            "timeout",
+            "max_retries",
+            "revision",
+            "endpoint",
+            *REASONING_OPTIONS,
+        }
+        plain = {k: v for k, v in options.items() if not k.startswith(("body.", "chat_template_kwargs."))}
+        reject_unknown("openai", plain, known, ", body.<field>, chat_template_kwargs.<key>")
         extra = {k[len("body.") :]: typed_value(v) for k, v in options.items() if k.startswith("body.")}
+        extra.update(reasoning_fields(options))
         kwargs: dict[str, Any] = {
             k: str(options[k]) for k in ("api_key_env", "revision", "endpoint") if k in options
         }
@@ -274,11 +324,10 @@ class OpenAIBackend(BackendBase):
         else:
             text = choice.get("text") or ""
         fr = choice.get("finish_reason")
-        usage = data.get("usage") or {}
         return Completion(
             text=text,
             finish_reason="length" if fr == "length" else "stop",
-            usage=Usage(usage.get("prompt_tokens"), usage.get("completion_tokens")),
+            usage=usage_of(data),
             reasoning=reasoning,
             latency_s=latency,
             attempts=attempts,

@@ -37,6 +37,8 @@ RUN_COLUMNS = [
     "tokens",
     "tokens_prompt",
     "tokens_completion",
+    "completion_per_answer",
+    "reasoning_per_answer",
     "errors",
     "truncated",
     "no_answer",
@@ -150,6 +152,9 @@ def _task_row(
         "tokens": int(tokens.get("prompt") or 0) + int(tokens.get("completion") or 0),
         "tokens_prompt": int(tokens.get("prompt") or 0),
         "tokens_completion": int(tokens.get("completion") or 0),
+        # Test-time compute: generated tokens per answer, and the reasoning part where reported.
+        "completion_per_answer": tokens.get("mean_completion_per_answer"),
+        "reasoning_per_answer": tokens.get("mean_reasoning_per_answer"),
         "errors": t.get("errors", 0),
         "truncated": t.get("truncated", 0),
         "no_answer": scored.get("no_answer", 0),

@@ -36,6 +36,8 @@ COLUMNS = [
     "upper",
     "upper_ci_low",
     "upper_ci_high",
+    "completion_per_answer",
+    "reasoning_per_answer",
 ]
 
 
@@ -167,6 +169,7 @@ REPORT_HEADERS = [
     "no answer",
     "censored",
     "if censored right",
+    "tokens/answer",
 ]
 
 
@@ -186,7 +189,16 @@ def _report_cells(r: Mapping[str, Any]) -> list[str]:
         format_cell(r["no_answer"]),
         format_cell(r.get("censored")),
         _upper_cell(r),
+        _tokens_cell(r),
     ]
+
+
+def _tokens_cell(r: Mapping[str, Any]) -> str:
+    """Generated tokens per answer, with the reasoning part where the server reported it."""
+    total, reasoning = r.get("completion_per_answer"), r.get("reasoning_per_answer")
+    if total is None:
+        return "-"
+    return f"{total:.0f}" + (f" ({reasoning:.0f} reasoning)" if reasoning is not None else "")
 
 
 def _upper_cell(r: Mapping[str, Any]) -> str:

@@ -61,15 +61,26 @@ def compute_metrics(
 
 
 def _counts(records: Sequence[Record]) -> dict[str, Any]:
-    tokens = {"prompt": 0, "completion": 0}
-    errors = truncated = 0
+    tokens: dict[str, Any] = {"prompt": 0, "completion": 0, "reasoning": 0}
+    errors = truncated = reported = 0
     for r in records:
         if not r.ok:
             errors += 1
             continue
-        tokens["prompt"] += int(r.completion.usage.prompt_tokens or 0)
-        tokens["completion"] += int(r.completion.usage.completion_tokens or 0)
+        usage = r.completion.usage
+        tokens["prompt"] += int(usage.prompt_tokens or 0)
+        tokens["completion"] += int(usage.completion_tokens or 0)
+        if usage.reasoning_tokens is not None:
+            tokens["reasoning"] += usage.reasoning_tokens
+            reported += 1
         truncated += r.completion.finish_reason == "length"
+    answered = len(records) - errors
+    # Reasoning tokens come from the server's usage; where it does not report them they are missing,
+    # not zero: the mean is over the answers that report them.
+    tokens["reasoning_reported"] = reported
+    tokens["reasoning_missing"] = answered - reported
+    tokens["mean_completion_per_answer"] = tokens["completion"] / answered if answered else None
+    tokens["mean_reasoning_per_answer"] = tokens["reasoning"] / reported if reported else None
     return {"errors": errors, "truncated": truncated, "tokens": tokens}
 
 
