@@ -234,6 +234,27 @@ def _cut_torn_tail(path: Path) -> None:
         f.truncate(0)
 
 
+def _planned(entry: Mapping[str, Any]) -> tuple[int | None, int]:
+    """(token budget, repeats) a manifest's task entry planned."""
+    budget = (entry.get("generation") or {}).get("max_tokens")
+    n_items = ((entry.get("data") or {}).get("n_selected")) or 0
+    repeats = int(entry.get("n_requests") or 0) // n_items if n_items else 1 << 30
+    return budget, repeats
+
+
+def _standing(attempts: list[Record], budget: int | None, topup: bool) -> Record:
+    """Of one slot's records (file order), the one that counts: the latest answer at the run's
+    budget; with a top-up, else the answer at the largest budget; else the latest error."""
+    at_budget = [r for r in attempts if r.max_tokens in (budget, None)]
+    ok_at_budget = [r for r in at_budget if r.ok]
+    if ok_at_budget:
+        return ok_at_budget[-1]
+    ok = [r for r in attempts if r.ok]
+    if topup and ok:
+        return max(ok, key=lambda r: r.max_tokens or 0)
+    return (at_budget or attempts)[-1]
+
+
 class RecordWriter:
     """Appends records to ``records.jsonl`` and flushes each line to the OS, so a kill loses at most
     the answers in flight (the next run re-sends them)."""
@@ -368,6 +389,24 @@ class RunFolder:
     def records(self) -> list[Record]:
         """The current records: the last line of each record id, in first-seen order."""
         return list(self.latest().values())
+
+    def current_records(self) -> list[Record]:
+        """The records that stand for the folder's latest run: one per (task, item, repeat) the
+        manifest planned, at the token budget of that run (or, after a ``--topup-censored`` run, the
+        slot's answer at the largest budget). Earlier attempts (another budget, more repeats) stay
+        in the file but are not counted. Without a manifest every current record counts."""
+        records = self.records()
+        manifest = self.manifest
+        if not manifest:
+            return records
+        topup = bool((manifest.get("parameters") or {}).get("topup_censored"))
+        plan = {name: _planned(entry) for name, entry in (manifest.get("tasks") or {}).items()}
+        by_slot: dict[Slot, list[Record]] = {}
+        for r in records:
+            budget_repeats = plan.get(r.task)
+            if budget_repeats is None or r.repeat < budget_repeats[1]:
+                by_slot.setdefault(r.slot, []).append(r)
+        return [_standing(rs, plan.get(rs[0].task, (None, 0))[0], topup) for rs in by_slot.values()]
 
     def writer(self, fsync: bool = False) -> RecordWriter:
         return RecordWriter(self.records_path, fsync=fsync)

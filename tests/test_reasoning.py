@@ -111,6 +111,10 @@ def test_censoring_classes_bounds_and_topup(tmp_path: Path) -> None:
     assert t["censoring"]["censored"] == 0 and t["metrics"]["accuracy"]["value"] == pytest.approx(4 / 6)
     assert json.loads((out / "manifest.json").read_text())["parameters"]["topup_censored"] is True
     assert t["tokens"]["mean_reasoning_per_answer"] == 12 and t["tokens"]["reasoning_missing"] == 0
+    # A rescore counts the answers that stand (one per item), not the earlier attempts beside them.
+    assert run_cli("rescore", str(out)).returncode == 0
+    after = json.loads((out / "summary.json").read_text())["tasks"]["think"]
+    assert after["n_records"] == 6 and after["metrics"] == t["metrics"]
 
 
 def _rec(sid: str, status: str, finish: str = "stop", correct: bool = False) -> Record:

@@ -57,7 +57,7 @@ def load_item_scores(
         )
     scores: dict[ItemKey, list[float]] = defaultdict(list)
     versions: dict[str, set[int]] = defaultdict(set)
-    for rec in folder.records():
+    for rec in folder.current_records():
         if not rec.ok or rec.primary is None:
             continue
         scores[(rec.task, rec.sample_id)].append(1.0 if rec.primary.grade.correct else 0.0)

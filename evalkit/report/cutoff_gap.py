@@ -165,7 +165,7 @@ def gap_rows(
             cut = run_cutoff(summary, manifest, run_dir)
         model = summary.get("model") or {}
         model_name = model.get("alias") or model.get("model") or "?"
-        records = folder.records()
+        records = folder.current_records()
         if not records:
             raise EvalkitError(
                 f"{run_dir}: no records.jsonl (or it is empty); the gap needs per-item records"

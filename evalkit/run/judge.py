@@ -161,7 +161,7 @@ def judge_run(
     backend = make_backend(judge_spec, judge_args or {})
     identity = backend.info.identity
     result = JudgeResult(identity=identity)
-    records = [r for r in folder.records() if r.task in scorers]
+    records = [r for r in folder.current_records() if r.task in scorers]
     misses, read = _candidates(records, identity)
     audit_sample = random.Random(seed).sample(read, min(audit, len(read)))
     chosen = [(r, "rescue") for r in misses] + [(r, "audit") for r in audit_sample]
@@ -221,7 +221,7 @@ def judge_folder(run_dir: str, options: JudgeOptions) -> tuple[JudgeResult, dict
             folder, scorers, options.spec, options.args, options.max_items, options.audit, options.seed,
             options.use_cache,
         )  # fmt: skip
-        summary = write_rescored_summary(folder, manifest, specs, folder.records(), rescored=False)
+        summary = write_rescored_summary(folder, manifest, specs, folder.current_records(), rescored=False)
         manifest["judge"] = {
             "model": result.identity,
             "prompt_version": JUDGE_PROMPT_VERSION,

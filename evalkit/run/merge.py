@@ -117,10 +117,6 @@ def _merge_into(
         merged.update(RunFolder(d).latest())
     target.rewrite(merged.values())
     first = manifests[0]
-    previous = RunFolder(run_dirs[0]).summary or {}
-    tasks = summarize_tasks(manifest_specs(RunFolder(run_dirs[0]), first), merged.values(), previous)
-    summary = build_summary(target.path.name, previous.get("model") or first.get("backend") or {}, tasks)
-    target.write_summary(summary)
     n_errors = sum(1 for r in merged.values() if not r.ok)
     manifest = {
         **first,
@@ -136,4 +132,9 @@ def _merge_into(
         "status": "partial" if missing else ("complete" if n_errors == 0 else "complete_with_errors"),
     }
     target.write_manifest(manifest)
+    previous = RunFolder(run_dirs[0]).summary or {}
+    specs = manifest_specs(RunFolder(run_dirs[0]), first)
+    tasks = summarize_tasks(specs, target.current_records(), previous)
+    summary = build_summary(target.path.name, previous.get("model") or first.get("backend") or {}, tasks)
+    target.write_summary(summary)
     return MergeResult(target.path, len(merged), shards, missing, summary)

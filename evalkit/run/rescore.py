@@ -110,7 +110,7 @@ def _rescore_locked(
     specs = manifest_specs(folder, manifest)
     scorers = {name: TaskScorer(spec) for name, spec in specs.items()}
     old = folder.records()
-    result = RescoreResult(folder.path, before=_accuracy(old))
+    result = RescoreResult(folder.path, before=_accuracy(folder.current_records()))
     todo = [i for i, r in enumerate(old) if r.ok and r.task in specs]
     result.errors_kept = sum(1 for r in old if not r.ok)
     result.unknown_task = sum(1 for r in old if r.ok and r.task not in specs)
@@ -125,8 +125,8 @@ def _rescore_locked(
     result.changed = sum(1 for i in todo if _correct(old[i]) != _correct(new[i]))
     result.backup = folder.rewrite(new, backup_prefix="records.pre-rescore")
     result.records = len(new)
-    result.after = _accuracy(new)
-    result.summary = write_rescored_summary(folder, manifest, specs, new)
+    result.after = _accuracy(folder.current_records())
+    result.summary = write_rescored_summary(folder, manifest, specs, folder.current_records())
     _note_in_manifest(folder, manifest, result)
     return result
 

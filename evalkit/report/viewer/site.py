@@ -120,7 +120,7 @@ def _load_run(path: Path, taken: set[str]) -> RunData:
         slug = f"{slug}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:6]}"
     taken.add(slug)
     run = RunData(slug, path, run_id, str(model.get("alias") or model.get("model") or "?"), summary, manifest)
-    for rec in folder.records():
+    for rec in folder.current_records():
         run.records.setdefault(rec.task, []).append(rec)
     for task in summary.get("tasks") or {}:
         run.records.setdefault(task, [])
