@@ -32,6 +32,7 @@ COLUMNS = [
     "tokens",
     "run_dir",
     "scorer",
+    "format_gap",
 ]
 
 
@@ -161,7 +162,14 @@ REPORT_HEADERS = [
     "errors",
     "truncated",
     "no answer",
+    "vs main",
 ]
+# The "vs main" column, explained under the table when a task has a second scorer.
+GAP_FOOTER = (
+    "vs main: this scorer's score minus the task's primary (strict) one, in points, on the same "
+    "answers: how much of the score depends on the answer format (mmlu_pro [official]: "
+    "official-compatible minus strict)."
+)
 
 
 def _report_cells(r: Mapping[str, Any]) -> list[str]:
@@ -178,16 +186,19 @@ def _report_cells(r: Mapping[str, Any]) -> list[str]:
         format_cell(r["errors"]),
         format_cell(r["truncated"]),
         format_cell(r["no_answer"]),
+        format_cell(r.get("format_gap"), signed=True),
     ]
 
 
 def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:
     """`evalkit report`: one row per (run, task)."""
+    rows = report_rows(run_dirs)
     print_rows(
-        report_rows(run_dirs),
+        rows,
         REPORT_HEADERS,
         fmt,
         cells=_report_cells,
         fields=COLUMNS,
         left=("task", "model", "split", "metric"),
+        footer=GAP_FOOTER if any(r.get("format_gap") is not None for r in rows) else "",
     )
