@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 _MV_DELIMITED = ("$", "\\(", "\\[", "\\boxed")
+_minerva_error: str | None = None  # per worker process: None = not tried yet, "" = importable
 
 
 def _as_text(parsed: list[Any]) -> str | None:
@@ -37,10 +38,19 @@ def math_verify_plain(gold: str, pred: str) -> tuple[bool, str]:
 def minerva(gold: str, pred: str) -> tuple[bool, str]:
     """lm-eval's Minerva math check: ``get_unnormalized_answer`` ("Final Answer: The final answer is
     X. I hope it is correct."), ``normalize_final_answer``, then ``is_equiv`` against the gold."""
-    try:
-        from lm_eval.tasks.minerva_math import utils
-    except Exception as e:  # ImportError, or its own AssertionError on the antlr4 version
-        return False, json.dumps({"na": f"lm_eval.tasks.minerva_math.utils: {type(e).__name__}: {e}"[:300]})
+    global _minerva_error
+    if _minerva_error is None:
+        try:
+            from lm_eval.tasks.minerva_math import utils
+        except Exception as e:  # ImportError, or its own AssertionError on the antlr4 version
+            # Remembered: a second import of a half-imported module may "succeed" without its checks.
+            _minerva_error = f"lm_eval.tasks.minerva_math.utils: {type(e).__name__}: {e}"[:300]
+        else:
+            _minerva_error = ""
+    if _minerva_error:
+        return False, json.dumps({"na": _minerva_error})
+    from lm_eval.tasks.minerva_math import utils
+
     raw = utils.get_unnormalized_answer(pred)
     if raw == "[invalidanswer]":
         return False, json.dumps({"extracted": None})

@@ -303,6 +303,11 @@ def compare_items(items: Sequence[CompareItem], graders: Sequence[str], threads:
     unavailable = {
         g: s.unavailable for g, s in sandboxed.items() if g in graders and s.unavailable is not None
     }
+    if unavailable:  # a grader that could not run somewhere is n/a everywhere, not partly graded
+        for r in rows:
+            for g in unavailable:
+                r["graders"][g] = None
+            r["disagree"] = len({v["correct"] for v in r["graders"].values() if v is not None}) > 1
     return CompareResult(list(graders), rows, unavailable)
 
 
