@@ -9,6 +9,7 @@ import pytest
 from runfolders import record, write_records
 
 from evalkit.run.runner import RunConfig, run_evaluation
+from evalkit.scoring.registry import scorer_version
 from evalkit.store import RunFolder, Score
 from evalkit.types import Extraction, Grade, Sample
 from tests.conftest import REPO, run_cli
@@ -41,7 +42,9 @@ def test_a_run_over_replayed_answers_grades_them_itself(tmp_path: Path) -> None:
     assert (res.n_requests, res.n_sent, res.n_errors) == (20, 20, 0)
     acc = res.summary["tasks"]["basic_facts"]["metrics"]["accuracy"]["value"]
     assert acc == pytest.approx(0.5)  # the source's stored grades (all "correct") are not trusted
-    assert res.summary["tasks"]["basic_facts"]["scoring_versions"] == {"main": ["choice.1+choice.1"]}
+    assert res.summary["tasks"]["basic_facts"]["scoring_versions"] == {
+        "main": [scorer_version("choice", "choice")]
+    }
 
 
 def test_resume_regrades_answers_scored_by_older_code(tmp_path: Path) -> None:
@@ -53,7 +56,7 @@ def test_resume_regrades_answers_scored_by_older_code(tmp_path: Path) -> None:
     folder.rewrite([r.replace(scores={"main": stale}) for r in folder.records()])
     res = _run(source, out)
     assert (res.n_sent, res.n_resumed, res.n_regraded) == (0, 20, 20)
-    assert {r.primary.version for r in folder.records()} == {"choice.1+choice.1"}
+    assert {r.primary.version for r in folder.records()} == {scorer_version("choice", "choice")}
     assert res.summary["tasks"]["basic_facts"]["metrics"]["accuracy"]["value"] == pytest.approx(0.5)
     assert _run(source, out).n_regraded == 0  # regraded once, then current
 

@@ -160,7 +160,8 @@ def test_answer_line_negative() -> None:
         ("so the answer is 42.", "B", "option_text"),  # the option text itself counts
         ("Therefore \\boxed{7}", "C", "boxed"),  # an option's text in a box
         ("The answer is (A). Wait, I misread the question.\nAnswer: B", "B", "answer_colon"),  # last wins
-        ("Going through the options, the best fit is **C**", "C", "bold"),
+        ("Going through the options, the best fit is **C**", "C", "closing_statement"),
+        ("### Final Answer\n**C**", "C", "bold"),
         ("After all of that, my choice:\n(D)", "D", "answer_colon"),
         ("Long reasoning here.\n\nD", "D", "lone_letter"),
         ("Long reasoning here.\n\n(b)", "B", "lone_letter"),
@@ -357,3 +358,107 @@ def test_choice_letter_label_with_the_options_text() -> None:
     opts = ("Paris", "Rome", "Berlin", "Madrid")
     e = ex("choice", "B: Rome is the capital of Italy.", choices=opts)
     assert (e.answer, e.method) == ("B", "leading_letter")
+
+
+# -- choice: the tiers added for issue 11 (each with positives and negatives) --------------------
+
+FRUIT = ("apple", "banana", "cherry", "date")
+
+
+@pytest.mark.parametrize(
+    "text, letter, method",
+    [
+        # a closing "... is (X)." without an answer phrase
+        (
+            "Only one value works.\nThe only option that satisfies this condition is (C).",
+            "C",
+            "closing_statement",
+        ),
+        ("The most likely explanation for these findings is (D).", "D", "closing_statement"),
+        ("The incorrect statement is (B).", "B", "closing_statement"),
+        ("The incorrect statement is B.", "B", "closing_statement"),  # bare, but about the options
+        ("The only option that fits is (A), not (B).", "A", "closing_statement"),
+        ("The best explanation is (D); (A) and (C) ignore the data.", "D", "closing_statement"),
+        ("A is too small and C ignores friction. Therefore I think it's B.", "B", "closing_statement"),
+        # a first-person choice, or a choice that the elimination leaves
+        ("Weighing everything, I'd go with D.", "D", "chosen"),
+        ("I would pick (B) since it is the only consistent one.", "B", "chosen"),
+        ("So I'll choose option A.", "A", "chosen"),
+        ("I'd go with D rather than A.", "D", "chosen"),
+        ("Option A ignores drag. Option C too. That leaves B.", "B", "chosen"),
+        ("A is wrong and C contradicts the data. So D.", "D", "chosen"),
+        ("The result is 18, so it corresponds to choice C.", "C", "chosen"),
+        # an answer phrase with an adverb, a quoted letter
+        ("The answer is for sure D.", "D", "answer_is"),
+        ("The answer is clearly (A).", "A", "answer_is"),
+        ('Answer: "C"', "C", "answer_colon"),
+        ("The answer is 'B'.", "B", "answer_is"),
+        ("Final answer: \u201cD\u201d", "D", "answer_colon"),
+        ("Answer: `A`", "A", "answer_colon"),
+        ('Answer: "C" (B was a distractor)', "C", "answer_colon"),
+        # the letter opens its clause and is called correct
+        ("Therefore, (C) is the correct answer.", "C", "option_is"),
+        ("After all that, B is correct.", "B", "option_is"),
+        # a letter followed by its own option text
+        ("B banana, since A is not yellow", "B", "leading_letter"),
+        ("C cherry", "C", "lone_letter"),
+    ],
+)
+def test_choice_conclusions(text: str, letter: str, method: str) -> None:
+    e = ex("choice", text, choices=FRUIT)
+    assert (e.status, e.answer, e.method) == ("ok", letter, method)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # listings of the options
+        "A. apple\nB. banana\nC. cherry\nD. date",
+        "(A) apple (B) banana (C) cherry (D) date",
+        "**A.** apple\n**B.** banana",
+        "A) apple\nB) banana\nC) cherry\nD) date",
+        "The options are (A) apple and (B) banana.",
+        # hypotheticals and conditionals
+        "Assuming the answer is A, we would expect the reaction to be exothermic.",
+        "If we pick (B), the constraint fails; if we pick (A), it also fails.",
+        "If it's B, then the sum is odd.",
+        # hedges and two letters
+        "The answer is A/B.",
+        "Answer: B, D",
+        "(B) and (D)",
+        "I'd go with B or C.",
+        "Maybe it's D? Or maybe C. I cannot decide.",
+        "It could be (A), but the data are thin.",
+        # a letter that names something else
+        "We choose A to be the origin and compute the distances.",
+        "We pick B as the reference point.",
+        "The matrix is $B$.",
+        "Point B is the midpoint, and the midpoint of segment AC is B.",
+        "Point B is the best place to stand, since the torque is smallest there.",
+        "B is correct only for small x, so let us check A.",
+        "So, A is wrong.",
+        "Hence A = 5 and B = 3.",
+        "It's not B.",
+        "Is it (C)? Let's check the units first.",
+        "The first statement is (A) true and the second false.",
+        "Thus, (i), (ii), and (iii) are true.",
+        "B bananas are yellow",  # 'B' then a word that is not option B's own text
+    ],
+)
+def test_choice_conclusion_negatives(text: str) -> None:
+    e = ex("choice", text, choices=FRUIT)
+    assert (e.status, e.answer) == ("no_answer", None), e
+
+
+def test_choice_listing_without_option_texts_is_no_answer() -> None:
+    assert ex("choice", "A. 12\nB. 15\nC. 18\nD. 21").answer is None
+    assert ex("choice", "A. 12\nB. 15\nC. 18\nD. 21", choices=("12", "15", "18", "21")).answer is None
+    # one option with its own text at the end is the answer, not a listing
+    assert ex("choice", "Only one fits.\n\nD. 21", choices=("12", "15", "18", "21")).answer == "D"
+
+
+def test_choice_conclusions_stay_linear_on_hostile_input() -> None:
+    # Thousands of "is (A)" / "I pick" anchors: bounded candidates, no quadratic scan.
+    text = "The only option is (A) or (B). " * 5000 + "I'd go with " * 5000
+    e = ex("choice", text, choices=FRUIT)
+    assert e.answer is None

@@ -253,11 +253,14 @@ def test_extra_scorers_load_after_the_primary_one(tmp_path: Path) -> None:
 def test_every_scorer_has_a_version_string(tmp_path: Path) -> None:
     spec = load_task_file(write(tmp_path, SCORERS)).spec
     versions = [scorer_version(s.extract.name, s.grade.name) for s in spec.all_scorers()]
-    assert versions == [
-        "choice.1+choice.1",
-        "mmlu_pro_official.1+choice_official_compatible.1",
-        "choice.1+choice.1",
-    ]
+    # "<extractor>.<its version>+<grader>.<its version>", from the registry
+    from evalkit.scoring.registry import extractor_entry, grader_entry
+
+    choice = f"choice.{extractor_entry('choice').version}+choice.{grader_entry('choice').version}"
+    official = (
+        f"mmlu_pro_official.{extractor_entry('mmlu_pro_official').version}+choice_official_compatible.1"
+    )
+    assert versions == [choice, official, choice]
     with pytest.raises(KeyError, match="unknown extractor"):
         scorer_version("choise", "choice")
 

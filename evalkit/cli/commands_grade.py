@@ -42,6 +42,12 @@ def setup_for(
     return GradeSetup(spec.name, spec.extract.name, spec.grade.name, ScoringContext.for_task(spec))
 
 
+COMPARE_HELP = (
+    "Grade with several graders too and list where they disagree: comma-separated from "
+    "evalkit, math-verify, official, minerva (no model call)."
+)
+
+
 def grade(
     file: Path = typer.Argument(
         ..., help="JSON lines with 'pred' (response or bare answer), 'gold', optional 'choices'."
@@ -57,6 +63,9 @@ def grade(
     threads: int = typer.Option(
         4, "--threads", min=1, help="Lines graded at once (math checks run in sandbox processes)."
     ),
+    compare_graders: str | None = typer.Option(
+        None, "--compare-graders", help=COMPARE_HELP + " Writes FILE's disagreements beside --out or FILE."
+    ),
 ) -> None:
     """Grade answers in a file through the same scoring path as `evalkit run`; adds 'correct' and
     'reason' (and 'extracted') to each line; accuracy, counts and timing go to stderr."""
@@ -65,6 +74,8 @@ def grade(
     setup = setup_for(kind, task, tasks_dir)
     lines = read_lines(file)
     results, report = grade_lines(lines, setup, threads=threads, source=str(file))
+    if compare_graders is not None:
+        _compare_file(file, out, lines, results, setup, task, tasks_dir, compare_graders, threads)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +86,53 @@ def grade(
     typer.echo(f"{setup.name}: extractor {setup.extractor}, grader {setup.grader}", err=True)
     for line in report.summary_lines():
         typer.echo(line, err=True)
+
+
+def _compare_file(
+    file: Path,
+    out: Path | None,
+    lines: list,
+    results: list,
+    setup: GradeSetup,
+    task: str | None,
+    tasks_dir: Sequence[str],
+    names: str,
+    threads: int,
+) -> None:
+    from evalkit.scoring.graders_compare import (
+        OFFICIAL_HENDRYCKS,
+        compare_items,
+        format_summary,
+        items_from_graded_lines,
+        official_for,
+        parse_grader_names,
+        write_disagreements,
+    )
+    from evalkit.tasks import discover
+
+    graders = parse_grader_names(names)
+    if task is not None:
+        spec = discover(tasks_dir).get(task).spec
+        hf = getattr(spec.dataset, "hf", None)
+        extractors = [s.extract.name for s in spec.all_scorers()]
+        official = official_for(spec.name, spec.grade.name, extractors, str(getattr(hf, "path", "") or ""))
+    else:
+        official = OFFICIAL_HENDRYCKS if setup.grader == "math" else None
+    items = items_from_graded_lines(lines, results, setup.name, setup.grader, official, setup.ctx)
+    result = compare_items(items, graders, threads=threads)
+    where = (out.parent if out is not None else file.parent) / f"{file.stem}.disagreements.jsonl"
+    write_disagreements(where, result)
+    for line in format_summary(result, where=str(where)):
+        typer.echo(line, err=True)
+
+
+def _compare_run(run_dir: Path, names: str, threads: int) -> None:
+    from evalkit.run.compare_graders import compare_run_graders
+    from evalkit.scoring.graders_compare import format_summary, parse_grader_names
+
+    result, path = compare_run_graders(run_dir, parse_grader_names(names), threads=threads)
+    for line in format_summary(result, where=str(path)):
+        typer.echo(line)
 
 
 def rescore(
@@ -99,9 +157,17 @@ def rescore(
     judge_audit: int = typer.Option(
         20, "--judge-audit", min=0, help="Also ask the judge about this many answers the rules read (seeded)."
     ),
+    compare_graders: str | None = typer.Option(
+        None,
+        "--compare-graders",
+        help=COMPARE_HELP + " Writes disagreements.jsonl into the run folder; the records stay as they are.",
+    ),
 ) -> None:
     """Re-extract and re-grade a run's stored completions with the current code (no model call);
     keeps the old records as records.pre-rescore-<time>.jsonl and rewrites summary.json."""
+    if compare_graders is not None:
+        _compare_run(run_dir, compare_graders, threads)
+        return
     from evalkit.run.rescore import rescore_run
 
     res = rescore_run(run_dir, workers=threads)

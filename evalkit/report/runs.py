@@ -8,6 +8,7 @@ checkpoint folder named like a hub model still finds its parameter count and cut
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ RUN_COLUMNS = [
     "upper",
     "upper_ci_low",
     "upper_ci_high",
+    "format_gap",
     "repeats",
     "params_total",
     "params_active",
@@ -124,10 +126,24 @@ def summary_rows(run_dir: Path, metric: str | None = None) -> list[dict[str, Any
     }
     rows = []
     for key, t in tasks.items():
-        rows.append({**model_cols, **_task_row(t, key, PRIMARY_SCORER, t, metric)})
+        main = {**model_cols, **_task_row(t, key, PRIMARY_SCORER, t, metric), "format_gap": None}
+        rows.append(main)
         for name, scorer in (t.get("scorers") or {}).items():  # the same answers read another way
-            rows.append({**model_cols, **_task_row(t, key, name, scorer, metric)})
+            row = {**model_cols, **_task_row(t, key, name, scorer, metric)}
+            row["format_gap"] = _gap(row, main)
+            rows.append(row)
     return rows
+
+
+def _gap(row: Mapping[str, Any], main: Mapping[str, Any]) -> float | None:
+    """This scorer's score minus the primary (strict) one's, in points: how much of the score hangs
+    on the answer format (mmlu_pro: official-compatible minus strict). None when not comparable."""
+    a, b = row.get("score"), main.get("score")
+    if a is None or b is None or math.isnan(a) or math.isnan(b):
+        return None
+    if is_points_metric(str(row.get("metric"))) != is_points_metric(str(main.get("metric"))):
+        return None
+    return float(a) - float(b)
 
 
 def _task_row(

@@ -38,6 +38,7 @@ COLUMNS = [
     "upper_ci_high",
     "completion_per_answer",
     "reasoning_per_answer",
+    "format_gap",
 ]
 
 
@@ -170,7 +171,14 @@ REPORT_HEADERS = [
     "censored",
     "if censored right",
     "tokens/answer",
+    "vs main",
 ]
+# The "vs main" column, explained under the table when a task has a second scorer.
+GAP_FOOTER = (
+    "vs main: this scorer's score minus the task's primary (strict) one, in points, on the same "
+    "answers: how much of the score depends on the answer format (mmlu_pro [official]: "
+    "official-compatible minus strict)."
+)
 
 
 def _report_cells(r: Mapping[str, Any]) -> list[str]:
@@ -190,6 +198,7 @@ def _report_cells(r: Mapping[str, Any]) -> list[str]:
         format_cell(r.get("censored")),
         _upper_cell(r),
         _tokens_cell(r),
+        format_cell(r.get("format_gap"), signed=True),
     ]
 
 
@@ -210,11 +219,13 @@ def _upper_cell(r: Mapping[str, Any]) -> str:
 
 def print_table(run_dirs: Sequence[Path], fmt: str = "table") -> None:
     """`evalkit report`: one row per (run, task)."""
+    rows = report_rows(run_dirs)
     print_rows(
-        report_rows(run_dirs),
+        rows,
         REPORT_HEADERS,
         fmt,
         cells=_report_cells,
         fields=COLUMNS,
         left=("task", "model", "split", "metric"),
+        footer=GAP_FOOTER if any(r.get("format_gap") is not None for r in rows) else "",
     )

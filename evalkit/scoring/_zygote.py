@@ -51,7 +51,12 @@ def worker_loop(sock: socket.socket, memory_mb: int) -> None:
         recycle = False
         try:
             gold, pred, options = json.loads(raw)
-            equal, reason = _mathcore.compare(str(gold), str(pred), dict(options))
+            if "check" in options:  # another grader for the cross-grader diff (_plain_graders.py)
+                from evalkit.scoring import _plain_graders
+
+                equal, reason = _plain_graders.run(str(options["check"]), str(gold), str(pred))
+            else:
+                equal, reason = _mathcore.compare(str(gold), str(pred), dict(options))
         except MemoryError:
             # The heap may be damaged: answer, then exit so the parent starts a fresh worker.
             equal, reason, recycle = False, "memory_limit", True
