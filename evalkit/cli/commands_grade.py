@@ -209,9 +209,12 @@ def run_judge(run_dir: Path, spec: str, args: list[str], max_items: int | None, 
             continue
         rule = (t.get("metrics") or {}).get(j["metric"], {}).get("value")
         judged = (j.get("metrics") or {}).get(j["metric"], {}).get("value")
-        audit_line = ""
-        if j["audit"]["n"]:
-            audit_line = f"; audit: agrees with the rules on {j['audit']['agree']}/{j['audit']['n']}"
+        audit, audit_line = j["audit"], ""
+        if audit.get("asked"):
+            audit_line = (
+                f"; audit of {audit['asked']} answers the rules read: the judge read {audit['n']} and "
+                f"agrees with the rules on {audit['agree']}"
+            )
         typer.echo(
             f"  {name}: {j['metric']} rule-only {_pct(rule)} -> with the judge {_pct(judged)} "
             f"({j['rescued']} rescued){audit_line}",

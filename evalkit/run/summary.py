@@ -166,7 +166,8 @@ def _judge(spec: Any, records: Sequence[Record]) -> dict[str, Any] | None:
     if not judged:
         return None
     rescue = [r for r in judged if r.judge.get("role") == "rescue"]
-    audit = [r for r in judged if r.judge.get("role") == "audit" and r.judge.get("status") == "ok"]
+    audit_asked = [r for r in judged if r.judge.get("role") == "audit"]
+    audit = [r for r in audit_asked if r.judge.get("status") == "ok"]
     failed = {(r.sample_id, r.repeat) for r in rescue if r.judge.get("status") == "error"}
     rows = {(row.sample_id, row.repeat): row for row in scored_rows(records)}
     rows.update({(row.sample_id, row.repeat): row for row in scored_rows(records, JUDGED)})
@@ -185,7 +186,13 @@ def _judge(spec: Any, records: Sequence[Record]) -> dict[str, Any] | None:
         "rescued": sum(1 for r in rescue if JUDGED in r.scores and r.scores[JUDGED].grade.correct),
         "metric": metric,
         "metrics": compute_metrics(kept, [metric]),
-        "audit": {"n": len(audit), "agree": agree, "agreement": agree / len(audit) if audit else None},
+        # Agreement over the audited answers the judge could read (the rest are counted apart).
+        "audit": {
+            "asked": len(audit_asked),
+            "n": len(audit),
+            "agree": agree,
+            "agreement": agree / len(audit) if audit else None,
+        },
     }
 
 
