@@ -237,7 +237,11 @@ def _published_points(
         )
         return None
     p = published_points(bench, kinds=kinds, metric=use_metric, path=published_path)
-    p["label"] = p["name"] + ["*" if n > 1 else "" for n in p["n_sources"]]  # * other sources differ
+    hybrid = hybrid_models(table)
+    p["label"] = [
+        point_label(r["name"], r["model"], r["kind"], r["setting"], hybrid) + ("*" if r["n_sources"] > 1 else "")
+        for r in p.to_dict("records")
+    ]  # * other sources differ
     p["origin"] = "published"
     p["task"] = task
     p["split"] = "all"
@@ -248,6 +252,26 @@ def _published_points(
     if bench != task:
         notes.append(f"published scores are for {bench}; the runs' task is {task} (protocols differ)")
     return p, use_metric
+
+
+def hybrid_models(published: pd.DataFrame) -> set[str]:
+    """Catalog ids with published scores both thinking on (``reasoning``) and off (``instruct``)."""
+    kinds = published.groupby("model")["kind"].agg(set)
+    return {m for m, k in kinds.items() if {"reasoning", "instruct"} <= k}
+
+
+def point_label(name: str, model: str, kind: str, setting: str, hybrid: set[str]) -> str:
+    """A published point's label: the model's name, with the thinking mode for a hybrid model (its
+    two modes are two points) and the reasoning effort where the source names one (gpt-oss)."""
+    from evalkit.catalog.published import reasoning_effort
+
+    tags = []
+    if model in hybrid:
+        tags.append("thinking" if kind == "reasoning" else "no thinking")
+    effort = reasoning_effort(setting)
+    if effort:
+        tags.append(f"{effort} effort")
+    return f"{name} ({', '.join(tags)})" if tags else str(name)
 
 
 def _highlighted(df: pd.DataFrame, highlight: str, task: str) -> pd.Series:
