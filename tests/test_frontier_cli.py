@@ -69,7 +69,7 @@ def test_frontier_writes_png_svg_and_csv(cli: typer.Typer, runs: Path, tmp_path:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
     text = svg.read_text(encoding="utf-8")
     assert text.lstrip().startswith("<?xml") and "SmolLM2-135M-Instruct" in text  # labels stay text in SVG
-    assert "frontier: SmolLM2-135M-Instruct, Qwen2.5-0.5B-Instruct, my-org/tiny-1b" in res.output
+    assert "frontier: SmolLM2-135M-Instruct, Qwen2.5-0.5B-Instruct, Qwen3-0.6B (thinking)" in res.output
     rows = read_csv(table)
     own = [r for r in rows if r["origin"] == "run"]
     assert [r["model"] for r in own] == ["smollm2-135m", "my-org/tiny-1b"]  # runs first, by size
