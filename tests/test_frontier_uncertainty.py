@@ -151,7 +151,7 @@ def test_dumbbell_flags_a_frontier_place_held_on_pre_cutoff_items_only(tmp_path:
 
 
 def test_tokens_view_uses_generated_tokens_per_answer(tmp_path: Path) -> None:
-    for name, completion, score in (("a", 3000, 0.4), ("b", 90000, 0.7), ("c", 60000, 0.5)):
+    for name, completion, score in (("a", 3000, 0.4), ("b", 90000, 0.7), ("c", 120000, 0.5)):
         run = write_run(tmp_path / name, "phi-4", {"aime_2025": (score, 0, 1, 30)})
         data = json.loads((run / "summary.json").read_text())
         data["tasks"]["aime_2025"]["tokens"]["completion"] = completion
@@ -160,5 +160,5 @@ def test_tokens_view_uses_generated_tokens_per_answer(tmp_path: Path) -> None:
     t = result.table.set_index("run_dir")
     assert set(t["origin"]) == {"run"}  # published scores have no token counts
     assert t.loc[str(tmp_path / "a"), "x"] == 100.0 and t.loc[str(tmp_path / "b"), "x"] == 3000.0
-    assert list(result.frontier["score"]) == [40.0, 70.0]  # c spends fewer tokens than b, scores less
+    assert list(result.frontier["score"]) == [40.0, 70.0]  # c spends more tokens than b and scores less
     assert any("token counts" in n for n in result.notes)
