@@ -162,3 +162,32 @@ def test_tokens_view_uses_generated_tokens_per_answer(tmp_path: Path) -> None:
     assert t.loc[str(tmp_path / "a"), "x"] == 100.0 and t.loc[str(tmp_path / "b"), "x"] == 3000.0
     assert list(result.frontier["score"]) == [40.0, 70.0]  # c spends more tokens than b and scores less
     assert any("token counts" in n for n in result.notes)
+
+
+def test_vs_published_matches_model_and_benchmark_and_checks_the_interval(tmp_path: Path) -> None:
+    from evalkit.report.vs_published import vs_published_rows
+
+    # qwen3-8b on AIME 2025: the catalog has 67.3 (thinking) and 20.9 (no thinking) from the Qwen3 report.
+    write_run(tmp_path / "q", "Qwen/Qwen3-8B", {"aime_2025": (0.65, 0.55, 0.75, 30)})
+    write_run(tmp_path / "u", "my-org/unknown", {"aime_2025": (0.5, 0.4, 0.6, 30)})
+    write_run(tmp_path / "n", "Qwen/Qwen3-8B", {"basic_facts": (0.9, 0.8, 1.0, 10)})
+    rows = vs_published_rows(load_runs([tmp_path]))
+    q = {(r["kind"], r["published"]): r for r in rows if r["run_id"] == "q"}
+    assert q[("reasoning", 67.3)]["inside"] is True
+    assert q[("instruct", 20.9)]["inside"] is False
+    assert "thinking on" in q[("reasoning", 67.3)]["published_setting"]
+    assert "Qwen3 Technical Report" in q[("reasoning", 67.3)]["source"]
+    assert "temperature 0.6" in q[("reasoning", 67.3)]["run_setting"]
+    (u,) = [r for r in rows if r["run_id"] == "u"]
+    assert u["published"] is None and "no published score" in u["source"]
+    (n,) = [r for r in rows if r["run_id"] == "n"]
+    assert n["published"] is None and "no published benchmark" in n["source"]
+
+
+def test_report_vs_published_cli(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    write_run(tmp_path / "q", "Qwen/Qwen3-8B", {"aime_2025": (0.65, 0.55, 0.75, 30)})
+    proc = run_cli("report", str(tmp_path / "q"), "--vs-published", "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "67.3" in proc.stdout and "True" in proc.stdout and "Qwen3 Technical Report" in proc.stdout
