@@ -54,10 +54,10 @@ def test_band_is_monotone_and_brackets_the_frontier() -> None:
     ys = rng.uniform(10, 90, size=15).tolist()
     u = bootstrap_frontier(xs, ys, n=[30] * 15)
     for series in (u.band_low, u.band_high):
-        assert all(b >= a - 1e-9 for a, b in zip(series, series[1:]))  # a step line never falls
+        assert all(b >= a - 1e-9 for a, b in zip(series, series[1:], strict=False))  # a step line never falls
     best = np.maximum.accumulate(np.asarray(ys)[np.argsort(xs)])
-    assert all(lo <= b + 1e-9 for lo, b in zip(u.band_low, best))
-    assert all(lo <= hi for lo, hi in zip(u.band_low, u.band_high))
+    assert all(lo <= b + 1e-9 for lo, b in zip(u.band_low, best, strict=True))
+    assert all(lo <= hi for lo, hi in zip(u.band_low, u.band_high, strict=True))
 
 
 def test_published_points_without_n_are_held_fixed_and_said_so() -> None:

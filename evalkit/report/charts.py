@@ -238,7 +238,8 @@ def _uncertainty_caption(result: FrontierResult) -> list[str]:
     return [
         f"Shaded band: 2.5-97.5% envelope of the frontier over {u.draws} bootstrap draws (seed {u.seed}; "
         + "; ".join(how)
-        + f"). P=: share of draws a point is on the frontier, shown between {P_SHOWN[0]:g} and {P_SHOWN[1]:g}."
+        + "). P=: share of draws a point is on the frontier, shown between "
+        + f"{P_SHOWN[0]:g} and {P_SHOWN[1]:g}."
     ]
 
 
@@ -781,6 +782,9 @@ def render_frontier(
     split: str = "all",
     kinds: Iterable[str] | None = None,
     highlight: str | None = None,
+    released_from: dt.date | None = None,
+    draws: int | None = None,
+    seed: int | None = None,
 ) -> tuple[FrontierResult, ChartInfo]:
     """Build the table, draw, and write PNG, SVG and CSV for one task."""
     from evalkit.report.frontier import DEFAULT_KINDS, frontier_table
@@ -793,13 +797,17 @@ def render_frontier(
         split=split,
         kinds=kinds or DEFAULT_KINDS,
         highlight=highlight,
+        released_from=released_from,
+        draws=draws,
+        seed=seed,
     )
     t = result.table
     pub = t.loc[t["origin"] == "published", "benchmark"]
     bench = str(pub.iloc[0]) if len(pub) else task
     metric = str(t["metric"].iloc[0]) if len(t) else "accuracy"
     split_txt = "" if split == "all" else f", {split} items only"
-    title = f"{BENCHMARK_TITLES.get(bench, bench)}: score versus {x} parameters{split_txt}"
+    what = "mean generated tokens" if x == "tokens" else f"{x} parameters"
+    title = f"{BENCHMARK_TITLES.get(bench, bench)}: score versus {what}{split_txt}"
     n_pub = int((t["origin"] == "published").sum())
     n_runs = int((t["origin"] == "run").sum())
     parts = []

@@ -169,14 +169,7 @@ def frontier_table(
         found = _published_points(task, split, metric, tuple(kinds), published_path, notes)
         if found is not None:
             pub_points, metric = found
-            if released_from is not None:
-                keep = pub_points["release_date"].map(lambda d: d is not None and d >= released_from)
-                notes.append(
-                    f"published models released from {released_from.isoformat()} "
-                    f"({int(keep.sum())} of {len(pub_points)}; models without a release date left out)"
-                )
-                pub_points = pub_points[keep]
-            frames.append(pub_points)
+            frames.append(_released_from(pub_points, released_from, notes))
     if not frames:
         raise EvalkitError(
             f"nothing to plot for task {task!r} with split {split!r}: give run folders with that task"
@@ -261,6 +254,18 @@ def _add_dumbbells(result: FrontierResult, bells: pd.DataFrame) -> None:
         result.notes.append(
             f"on the frontier of pre-cutoff items only (not of post-cutoff ones): {', '.join(flagged)}"
         )
+
+
+def _released_from(points: pd.DataFrame, since: dt.date | None, notes: list[str]) -> pd.DataFrame:
+    """Published points of models released on or after ``since`` (all of them without it)."""
+    if since is None:
+        return points
+    keep = points["release_date"].map(lambda d: d is not None and d >= since)
+    notes.append(
+        f"published models released from {since.isoformat()} "
+        f"({int(keep.sum())} of {len(points)}; models without a release date left out)"
+    )
+    return points[keep]
 
 
 def _add_uncertainty(result: FrontierResult, draws: int | None, seed: int | None) -> None:
