@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.report.frontier import pareto_mask
+from evalkit.report.pareto import pareto_mask
 
 if TYPE_CHECKING:
     import numpy as np
