@@ -375,15 +375,20 @@ def test_competition_data_split_at_phi4_cutoff(shared_data: Path) -> None:
     assert out["n_excluded_other_side"] == len(items) - 112 and out["n_excluded_undated"] == 0
 
 
-def test_competition_math_task_loads_857_unique_items(shared_data: Path) -> None:
-    """The built-in competition_math task (dataset.dedupe_on) loads 857 unique items of 920."""
+def test_competition_math_task_loads_887_unique_items(shared_data: Path) -> None:
+    """The built-in competition_math task (two sources, dataset.dedupe_on) loads 887 unique items:
+    857 of the dated file's 920 rows and the 30 AIME 2026 problems of the MathArena mirror."""
     from evalkit.tasks.loader import load_task_file
     from evalkit.tasks.samples import load_samples
 
     path = Path(__file__).resolve().parents[1] / "tasks" / "competition_math.yaml"
     samples, _ = load_samples(load_task_file(path), shared_data)
-    assert len(samples) == 857
+    assert len(samples) == 887
+    aime26 = [s for s in samples if s.meta["benchmark"] == "aime_2026"]
+    assert len(aime26) == 30 and all(
+        s.meta["dataset_source"].startswith("hf MathArena/aime_2026") for s in aime26
+    )
     filt, _ = make_split_filter("post-cutoff", "phi-4", warn=None)
     kept, _ = filt(FakeTask("competition_math"), samples)  # type: ignore[arg-type]
-    assert {s.meta["benchmark"] for s in kept} == {"amc_2024", "aime_2025"} and len(kept) == 112
+    assert {s.meta["benchmark"] for s in kept} == {"amc_2024", "aime_2025", "aime_2026"} and len(kept) == 142
     assert sum(1 for s in samples if s.choices) == 237  # AMC items keep their five options

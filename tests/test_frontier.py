@@ -237,12 +237,13 @@ def test_published_file_is_valid_and_keeps_math_and_math500_apart() -> None:
     df = load_published()
     ids = {m.id for m in load_models()}
     assert set(df["model"]) <= ids
-    assert set(df["benchmark"]) == {"mmlu_pro", "math", "math500", "amc_2024"}
-    # MATH-500 numbers come from the DeepSeek tables only; MATH (5,000) from everyone else.
-    assert set(df.loc[df["benchmark"] == "math500", "source"].str.split(" ").str[0]) == {
-        "DeepSeek-V3",
-        "DeepSeek-R1",
-    }
+    assert set(df["benchmark"]) == {"mmlu_pro", "math", "math500", "amc_2024", "aime_2024", "aime_2025"}
+    # MATH-500 numbers come from the DeepSeek tables or from the 2025 sources (which report MATH-500
+    # by that name); MATH (5,000) never names MATH-500.
+    m500 = df[df["benchmark"] == "math500"]
+    deepseek = m500["source"].str.startswith(("DeepSeek-V3 ", "DeepSeek-R1 "))
+    assert (deepseek | (m500["source_date"] >= dt.date(2025, 4, 1))).all()
+    assert not df.loc[df["benchmark"] == "math", "source_detail"].str.contains("MATH-500").any()
     assert (df.loc[df["metric"] == "accuracy", "score"] <= 100).all()
     assert set(df.loc[df["benchmark"] == "amc_2024", "metric"]) == {"amc_points"}
 
@@ -404,17 +405,27 @@ def test_data_check_published_mmlu_pro_frontier_models() -> None:
     result = frontier_table("mmlu_pro")
     assert list(result.frontier["model"]) == [
         "qwen2.5-0.5b-instruct",
-        "qwen2.5-1.5b-instruct",
-        "qwen2.5-3b-instruct",
-        "phi-4-mini-instruct",
-        "qwen2.5-7b-instruct",
+        "qwen3-0.6b",
+        "exaone-4.0-1.2b",
         "gemma-3-12b-it",
-        "phi-4",
-        "qwen2.5-72b-instruct",
-        "llama-3.1-405b-instruct",
-        "deepseek-r1",
+        "phi-4-reasoning",
+        "phi-4-reasoning-plus",
+        "gpt-oss-20b",
+        "qwen3-30b-a3b-thinking-2507",
+        "seed-oss-36b-instruct",
+        "qwen3-235b-a22b-thinking-2507",
+        "glm-4.5",
+        "deepseek-r1-0528",
     ]
-    assert result.missing.empty
+    # A hybrid model's point says its thinking mode; gpt-oss's the reasoning effort shown.
+    labels = set(result.table["label"])
+    assert {"Qwen3-0.6B (thinking)", "Qwen3-0.6B (no thinking)"} <= labels
+    aime = frontier_table("aime_2025").table.set_index("model")
+    assert aime.loc["gpt-oss-20b", "label"].startswith("gpt-oss-20b (high effort)")
+    assert aime.loc["gpt-oss-20b", "score"] == 91.7  # the developer's high-effort figure
+    # Models whose parameter count was not found are listed apart, never guessed.
+    assert set(result.missing["model"]) == {"deepseek-v3.1-terminus", "gemma-3n-e4b-it", "gemma-3n-e2b-it"}
+    assert all(find_model(m).params_total is None for m in result.missing["model"])
 
 
 # --- run aggregation ------------------------------------------------------------------------------
@@ -489,7 +500,7 @@ def test_frontier_table_mixes_runs_and_published(tmp_path: Path) -> None:
     smol = t[t["origin"] == "run"].iloc[0]
     assert smol["model"] == "smollm2-135m" and smol["on_frontier"]  # the smallest point is always on it
     assert t.loc[t["model"] == "phi-4", "highlight"].all()
-    assert list(result.missing["label"]) == ["some/unknown-model"]
+    assert list(result.missing.loc[result.missing["origin"] == "run", "label"]) == ["some/unknown-model"]
     assert any("unknown-model" in n for n in result.notes)
 
 

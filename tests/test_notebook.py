@@ -72,7 +72,9 @@ def test_notebook_without_runs_uses_published_scores(
     assert "none; published scores only" in text
     assert "demonstrating with the Phi-4 report" in text
     assert "on the frontier: Qwen2.5-0.5B-Instruct" in text
-    assert image_count(nb) == 2  # the frontier and the cutoff comparison
+    assert "P(on frontier), AIME 2025:" in text and "P = 0.9" in text
+    assert "no dumbbells to draw" in text
+    assert image_count(nb) == 3  # the frontier, the AIME 2025 uncertainty view, the cutoff comparison
     assert seconds < 60, f"notebook took {seconds:.0f} s; keep it well under a minute"
 
 
@@ -108,4 +110,5 @@ def test_notebook_with_pre_and_post_cutoff_runs(
     assert "demonstrating with the Phi-4 report" not in text
     assert "SmolLM2-135M-Instruct (competition_math)" in text
     assert "on the frontier: SmolLM2-135M-Instruct" in text
-    assert image_count(nb) == 2
+    assert "on the frontier of pre-cutoff items only: none" in text
+    assert image_count(nb) == 4  # and the post-cutoff chart with its dumbbell

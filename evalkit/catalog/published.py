@@ -56,7 +56,8 @@ METRIC_MAX = {"accuracy": 100.0, "amc_points": 150.0}
 SOURCE_RULE = (
     "Where sources disagree on one model and benchmark, the number shown is the model developer's own; "
     "failing that, a third party's published number before one re-scored from published outputs; "
-    "then the most recent source. The other numbers are listed in the CSV (other_sources)."
+    "then the most recent source (then the highest reasoning effort of one table). The other numbers "
+    "are listed in the CSV (other_sources)."
 )
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -161,11 +162,23 @@ def load_published(path: str | Path | None = None) -> pd.DataFrame:
     return df
 
 
-def _priority(row: dict[str, Any]) -> tuple[int, int, int]:
-    """Sort key for SOURCE_RULE: developer < third_party < derived, then newest first, then file order."""
+_EFFORT_RE = re.compile(r"reasoning effort (low|medium|high)\b")
+_EFFORT_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+def reasoning_effort(setting: str) -> str | None:
+    """``low``/``medium``/``high`` when a row's setting names a reasoning effort (gpt-oss), else None."""
+    m = _EFFORT_RE.search(str(setting))
+    return m.group(1) if m else None
+
+
+def _priority(row: dict[str, Any]) -> tuple[int, int, int, int]:
+    """Sort key for SOURCE_RULE: developer < third_party < derived, then newest first, then the highest
+    reasoning effort of one table (gpt-oss: high before medium before low), then file order."""
     rank = SOURCE_TYPES.index(row["source_type"])
     date = row["source_date"].toordinal() if row["source_date"] else 0
-    return rank, -date, int(row["line"])
+    effort = _EFFORT_RANK.get(reasoning_effort(row["setting"]) or "high", 0)
+    return rank, -date, effort, int(row["line"])
 
 
 def _reason(chosen: dict[str, Any], others: Sequence[dict[str, Any]]) -> str:
@@ -179,11 +192,15 @@ def _reason(chosen: dict[str, Any], others: Sequence[dict[str, Any]]) -> str:
         }[chosen["source_type"]]
     if chosen["source_date"] != runner_up["source_date"]:
         return "most recent source"
+    if reasoning_effort(chosen["setting"]) != reasoning_effort(runner_up["setting"]):
+        return "highest reasoning effort reported"
     return "first listed of equally ranked sources"
 
 
 def choose_sources(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, benchmark, metric), picked by SOURCE_RULE, with the alternatives beside it.
+    """One row per (model, kind, benchmark, metric), picked by SOURCE_RULE, with the alternatives
+    beside it. ``kind`` is part of the key: a hybrid model's thinking-on (``reasoning``) and
+    thinking-off (``instruct``) scores are two points, not two sources of one number.
 
     Added columns: ``n_sources``, ``choice`` (why this row), ``other_sources``
     ("66.6 Mistral Small 3 model card ...; 64.4 Phi-4 Technical Report ...").
@@ -191,7 +208,7 @@ def choose_sources(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     out = []
-    for _, group in df.groupby(["model", "benchmark", "metric"], sort=False):
+    for _, group in df.groupby(["model", "kind", "benchmark", "metric"], sort=False):
         recs = sorted(group.to_dict("records"), key=_priority)
         chosen, others = recs[0], recs[1:]
         out.append(

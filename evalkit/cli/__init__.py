@@ -16,6 +16,7 @@ import typer
 
 from evalkit.cli import (
     commands_contamination,
+    commands_data,
     commands_export,
     commands_frontier,
     commands_grade,
@@ -52,6 +53,7 @@ for _module in (
     commands_contamination,
     commands_export,
     commands_view,
+    commands_data,
 ):
     _module.register(app)
 

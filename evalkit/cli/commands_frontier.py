@@ -34,8 +34,18 @@ def frontier(
         True, "--published/--no-published", help="Include the catalog's published scores."
     ),
     x: str = typer.Option(
-        "total", "--x", help="x axis: total or active (per-token, for mixture-of-experts) parameters."
+        "total",
+        "--x",
+        help="x axis: total or active (per-token, for mixture-of-experts) parameters, or tokens "
+        "(mean generated tokens per answer, reasoning included; own runs only).",
     ),
+    released_from: str = typer.Option(
+        None, "--released-from", help="Published models released on or after this day (YYYY-MM-DD)."
+    ),
+    draws: int = typer.Option(
+        1000, "--draws", min=0, help="Bootstrap draws for P(on frontier) and the band (0: none)."
+    ),
+    seed: int = typer.Option(20260101, "--seed", help="Bootstrap seed (same seed, same numbers)."),
     split: str = typer.Option(
         "all", "--split", help="all, pre-cutoff or post-cutoff (run summaries with that split)."
     ),
@@ -82,8 +92,24 @@ def frontier(
         return
     if not task or not out:
         raise EvalkitError("give --task and --out (or --all to regenerate every chart in results/charts)")
+    import datetime as dt
+
+    try:
+        since = dt.date.fromisoformat(released_from) if released_from else None
+    except ValueError:
+        raise EvalkitError(f"--released-from {released_from!r}: give a YYYY-MM-DD date") from None
     result, info = render_frontier(
-        task, out, runs=runs, published=published, x=x, split=split, kinds=kind or None, highlight=highlight
+        task,
+        out,
+        runs=runs,
+        published=published,
+        x=x,
+        split=split,
+        kinds=kind or None,
+        highlight=highlight,
+        released_from=since,
+        draws=draws,
+        seed=seed,
     )
     _report(task, result, info)
 
@@ -92,6 +118,13 @@ def _report(name: str, result: FrontierResult, info: ChartInfo) -> None:
     """Files written, the frontier, and anything the reader must know (left-out points, omitted data)."""
     typer.echo(f"{name}: wrote {', '.join(str(p) for p in info.paths)}")
     typer.echo(f"  frontier: {', '.join(str(v) for v in result.frontier['label'])}")
+    t = result.table
+    if t["p_on_frontier"].notna().any():
+        likely = t[t["p_on_frontier"] >= 0.05].sort_values("p_on_frontier", ascending=False)
+        typer.echo(
+            "  P(on frontier): "
+            + ", ".join(f"{r['label']} {r['p_on_frontier']:.2f}" for r in likely.to_dict("records"))
+        )
     for note in result.notes:
         typer.secho(f"  note: {note}", fg=typer.colors.YELLOW, err=True)
     if info.unlabelled:

@@ -228,8 +228,19 @@ def report(
         min=0,
         help="With --by-cutoff: post-cutoff starts this many days after the cutoff.",
     ),
+    vs_published: bool = typer.Option(
+        False,
+        "--vs-published",
+        help="Each run against the catalog's published scores of its model and benchmark: inside the "
+        "run's interval or not, and the settings on both sides.",
+    ),
 ) -> None:
     """One table over run folders: task, model, n, score, 95% interval, errors, truncations."""
+    if vs_published:
+        from evalkit.report.vs_published import print_vs_published
+
+        print_vs_published(run_dirs, fmt)
+        return
     if by_cutoff:
         from evalkit.report.cutoff_gap import print_gap_table
 

@@ -22,6 +22,8 @@ def _dataset_text(ds: DatasetSpec) -> str:
         return f"{ds.hf.path} [{ds.split}]"
     if ds.generate:
         return f"generated: {ds.generate.template} (n={ds.generate.n}, seed={ds.generate.seed})"
+    if ds.sources:
+        return " + ".join(s.describe() for s in ds.sources)
     return ", ".join(ds.files or [])
 
 

@@ -45,6 +45,9 @@ BENCHMARK_TITLES = {
     "math": "MATH (5,000 problems)",
     "math500": "MATH-500",
     "amc_2024": "AMC 10/12, November 2024",
+    "aime_2024": "AIME 2024 (30 problems)",
+    "aime_2025": "AIME 2025 (30 problems)",
+    "aime_2026": "AIME 2026 (30 problems)",
 }
 KIND_MARKERS = {"instruct": "o", "reasoning": "D", "base": "s"}
 KIND_NAMES = {
@@ -73,6 +76,11 @@ PALETTE = [
 RUN_COLOR = "#000000"
 HIGHLIGHT_COLOR = "#e6550d"
 FRONTIER_COLOR = "#333333"
+BAND_COLOR = "#c6dbef"
+FLAG_COLOR = "#d62728"
+# P(on frontier) is printed after a label when it is neither about 0 nor about 1.
+P_SHOWN = (0.05, 0.995)
+FLAG_TEXT = " [frontier pre-cutoff only]"
 LABEL_FONTSIZE = 7.0
 DPI = 150
 
@@ -114,6 +122,24 @@ def format_params(v: float, _pos: Any = None) -> str:
     return f"{v * 1000:g}M"
 
 
+def format_tokens(v: float, _pos: Any = None) -> str:
+    """Token counts as a short tick label: 300 -> 300, 2000 -> 2k, 1.5e6 -> 1.5M."""
+    if v <= 0:
+        return ""
+    if v >= 1e6:
+        return f"{v / 1e6:g}M"
+    if v >= 1000:
+        return f"{v / 1000:g}k"
+    return f"{v:g}"
+
+
+X_LABELS = {
+    "total": "total parameters (log scale)",
+    "active": "active parameters per token (log scale)",
+    "tokens": "mean generated tokens per answer, reasoning included (log scale)",
+}
+
+
 def score_label(benchmark: str, metric: str) -> str:
     """Y-axis label: accuracy in percent, AMC in points out of 150."""
     title = BENCHMARK_TITLES.get(benchmark, benchmark)
@@ -150,13 +176,14 @@ def _caption(result: FrontierResult, x: str, extra: Sequence[str], unlabelled: S
     parts = [
         "Step line: the Pareto frontier (no other model has fewer or equally many parameters and a higher or "
         "equal score). x: "
-        + (
-            "total parameters (mixture-of-experts models count every expert)"
-            if x == "total"
-            else "parameters active per token (dense models: all)"
-        )
+        + {
+            "total": "total parameters (mixture-of-experts models count every expert)",
+            "active": "parameters active per token (dense models: all)",
+            "tokens": "mean generated tokens per answer (reasoning included), from the run summaries",
+        }[x]
         + ", log scale.",
     ]
+    parts += _uncertainty_caption(result)
     pub = t[t["origin"] == "published"]
     runs = t[t["origin"] == "run"]
     if len(pub) and pub["source"].nunique() > 1:
@@ -176,7 +203,7 @@ def _caption(result: FrontierResult, x: str, extra: Sequence[str], unlabelled: S
         if isinstance(r["note"], str) and r["note"]:
             notes.setdefault(r["note"], []).append(str(r["name"]))
     for note, names in notes.items():
-        parts.append(f"{', '.join(names)}: {note}.")
+        parts.append(f"{', '.join(dict.fromkeys(names))}: {note}.")
     if len(runs):
         parts.append(
             "Stars: evalkit runs with 95% intervals ("
@@ -189,6 +216,43 @@ def _caption(result: FrontierResult, x: str, extra: Sequence[str], unlabelled: S
     if unlabelled:
         parts.append(f"Unlabelled for lack of room: {', '.join(unlabelled)}.")
     return " ".join(parts)
+
+
+def _uncertainty_caption(result: FrontierResult) -> list[str]:
+    """What the band and the P values are, and how each kind of point was redrawn."""
+    u = result.uncertainty
+    if u is None:
+        return []
+    t = result.table
+    pub = t[t["origin"] == "published"]
+    from evalkit.report.frontier_uncertainty import BENCHMARK_SIZES
+
+    sized = pub["benchmark"].map(lambda b: b in BENCHMARK_SIZES).all() if len(pub) else True
+    how = ["evalkit runs by resampling items and each item's repeats"] if (t["origin"] == "run").any() else []
+    if len(pub):
+        how.append(
+            "published scores as Binomial(n, p)/n over the benchmark's n items"
+            if sized
+            else "published scores held fixed (no known item count)"
+        )
+    return [
+        f"Shaded band: 2.5-97.5% envelope of the frontier over {u.draws} bootstrap draws (seed {u.seed}; "
+        + "; ".join(how)
+        + "). P=: share of draws a point is on the frontier, shown between "
+        + f"{P_SHOWN[0]:g} and {P_SHOWN[1]:g}."
+    ]
+
+
+def _dumbbells(ax: Any, result: FrontierResult) -> None:
+    """Post-cutoff charts: each model with both splits as a line from its pre-cutoff score (hollow)
+    to its post-cutoff one, at its size."""
+    bells = result.dumbbells
+    if bells is None or not len(bells):
+        return
+    for _, b in bells.iterrows():
+        color = FLAG_COLOR if b["frontier_pre_cutoff_only"] else "#555555"
+        ax.plot([b["x"], b["x"]], [b["pre"], b["post"]], color=color, lw=1.6, alpha=0.8, zorder=3)
+        ax.scatter([b["x"]], [b["pre"]], s=60, marker="o", facecolors="white", edgecolors=color, zorder=4)
 
 
 # Marker areas (points^2) of published points, own runs and the ring around a highlighted model.
@@ -234,22 +298,20 @@ def _axes(ax: Any, t: pd.DataFrame, x: str, y_label: str) -> float:
     """Limits (labels are placed in final display coordinates, so these come first), axis labels and
     grid; returns the right end of the x axis."""
     xs = t["x"].astype(float)
-    lo_y = t[["score", "ci_low"]].min(axis=None, skipna=True)
-    hi_y = t[["score", "ci_high"]].max(axis=None, skipna=True)
+    ys = t[["score", "ci_low", "ci_high", "pre_cutoff_score"]].astype(float)
+    lo_y = ys.min(axis=None, skipna=True)
+    hi_y = ys.max(axis=None, skipna=True)
     span = max(hi_y - lo_y, 5.0)
     cap = 150.0 if str(t["metric"].iloc[0]) == "amc_points" else 100.0
     ax.set_ylim(max(0.0, lo_y - 0.10 * span), min(cap, hi_y + 0.12 * span))
     x_lo, x_hi = xs.min() / 1.9, xs.max() * 2.2
     ax.set_xscale("log")
     ax.set_xlim(x_lo, x_hi)
-    _log_ticks(ax, x_lo, x_hi)
+    _log_ticks(ax, x_lo, x_hi, format_tokens if x == "tokens" else format_params)
     ax.tick_params(axis="x", which="major", labelsize=10)
     ax.tick_params(axis="x", which="minor", labelsize=8, labelcolor="#555555")
     ax.tick_params(axis="y", labelsize=10)
-    ax.set_xlabel(
-        "total parameters (log scale)" if x == "total" else "active parameters per token (log scale)",
-        fontsize=10,
-    )
+    ax.set_xlabel(X_LABELS[x], fontsize=10)
     ax.set_ylabel(y_label, fontsize=10)
     ax.grid(True, which="major", color="#dddddd", lw=0.7)
     ax.grid(True, which="minor", axis="x", color="#f0f0f0", lw=0.5)
@@ -259,7 +321,7 @@ def _axes(ax: Any, t: pd.DataFrame, x: str, y_label: str) -> float:
     return x_hi
 
 
-def _log_ticks(ax: Any, x_lo: float, x_hi: float) -> None:
+def _log_ticks(ax: Any, x_lo: float, x_hi: float, fmt: Any = format_params) -> None:
     """Readable ticks: decades labelled large; 2x/3x/5x labelled small when the range allows."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
@@ -269,10 +331,10 @@ def _log_ticks(ax: Any, x_lo: float, x_hi: float) -> None:
     minor_labelled = [d * m for d in decades for m in subs if x_lo <= d * m <= x_hi]
 
     def minor_label(v: float, _pos: Any) -> str:
-        return format_params(v) if any(math.isclose(v, m, rel_tol=1e-6) for m in minor_labelled) else ""
+        return fmt(v) if any(math.isclose(v, m, rel_tol=1e-6) for m in minor_labelled) else ""
 
     ax.xaxis.set_major_locator(FixedLocator(major))
-    ax.xaxis.set_major_formatter(FuncFormatter(format_params))
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt))
     ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(2, 10)), numticks=50))
     ax.xaxis.set_minor_formatter(FuncFormatter(minor_label))
     if len(major) + len(minor_labelled) > 14:
@@ -285,6 +347,11 @@ def _frontier_line(ax: Any, result: FrontierResult, x_hi: float) -> list[tuple[f
     f = result.frontier
     fx = [*f["x"].astype(float), x_hi]
     fy = [*f["score"].astype(float), float(f["score"].iloc[-1])]
+    u = result.uncertainty
+    if u is not None and u.band_x:
+        bx = [*u.band_x, x_hi]
+        lo, hi = [*u.band_low, u.band_low[-1]], [*u.band_high, u.band_high[-1]]
+        ax.fill_between(bx, lo, hi, step="post", color=BAND_COLOR, alpha=0.45, lw=0, zorder=1)
     ax.step(fx, fy, where="post", color=FRONTIER_COLOR, lw=1.4, ls="--", alpha=0.85, zorder=2)
     corners = [(fx[0], fy[0])]
     for i in range(1, len(fx)):
@@ -371,6 +438,19 @@ class _PointLabel:
     y: float
     style: dict[str, Any]
     crowd: int  # points within 60 pt of this one (itself included)
+    text: str = ""  # what is drawn: the label, with P(on frontier) and the pre-cutoff flag
+
+
+def label_text(r: dict[str, Any]) -> str:
+    """A point's label as drawn: its name, then P(on frontier) where uncertain, then the flag of a
+    model that is on the frontier of pre-cutoff items only."""
+    text = str(r["label"])
+    p = r.get("p_on_frontier")
+    if p is not None and p == p and P_SHOWN[0] <= float(p) < P_SHOWN[1]:
+        text += f" P={float(p):.2f}"
+    if r.get("frontier_pre_cutoff_only") is True:
+        text += FLAG_TEXT
+    return text
 
 
 def _point_labels(fig: Figure, ax: Any, t: pd.DataFrame, radii: dict[str, float]) -> dict[str, _PointLabel]:
@@ -381,14 +461,14 @@ def _point_labels(fig: Figure, ax: Any, t: pd.DataFrame, radii: dict[str, float]
     pixels = [tuple(ax.transData.transform((float(r["x"]), float(r["score"])))) for r in records]
     out = {}
     for r, p in zip(records, pixels, strict=True):
-        key, style = str(r["label"]), _label_style(r)
-        probe = ax.text(0, 0, key, fontsize=LABEL_FONTSIZE, **style)
+        key, style, text = str(r["label"]), _label_style(r), label_text(r)
+        probe = ax.text(0, 0, text, fontsize=LABEL_FONTSIZE, **style)
         box = probe.get_window_extent(renderer)
         probe.remove()
         essential = bool(r["highlight"] or r["origin"] == "run" or r["on_frontier"])
         spec = LabelSpec(key, p, box.width, box.height, radii[key], essential)
         crowd = sum(1 for q in pixels if math.hypot(q[0] - p[0], q[1] - p[1]) < 60 * px_per_pt)
-        out[key] = _PointLabel(spec, float(r["x"]), float(r["score"]), style, crowd)
+        out[key] = _PointLabel(spec, float(r["x"]), float(r["score"]), style, crowd, text)
     return out
 
 
@@ -449,7 +529,7 @@ def _draw_labels(ax: Any, fig: Figure, layout: LabelLayout, labels: dict[str, _P
             shrink = lab.spec.marker_radius / px_per_pt + 1
             arrow = {"arrowstyle": "-", "lw": 0.5, "color": "#999999", "shrinkA": 0, "shrinkB": shrink}
         ax.annotate(
-            p.key,
+            lab.text or p.key,
             xy=(lab.x, lab.y),
             xytext=(p.direction[0] * p.offset_pt, p.direction[1] * p.offset_pt),
             textcoords="offset points",
@@ -477,7 +557,15 @@ def _legend_handles(t: pd.DataFrame) -> list[Any]:
 
     pub = t[t["origin"] == "published"]
     kinds = [k for k in KIND_MARKERS if (pub["kind"] == k).any()]
+    from matplotlib.patches import Patch
+
     handles = [Line2D([], [], color=FRONTIER_COLOR, ls="--", lw=1.4, label="Pareto frontier")]
+    if t["p_on_frontier"].notna().any():
+        handles.append(Patch(color=BAND_COLOR, alpha=0.45, label="frontier band (95%, bootstrap)"))
+    if t["pre_cutoff_score"].notna().any():
+        handles.append(
+            Line2D([], [], color="#555555", marker="o", markerfacecolor="white", label="pre-cutoff score")
+        )
     for kind in kinds:
         handles.append(
             _mark(marker=KIND_MARKERS[kind], color="#888888", markersize=7, label=KIND_NAMES[kind])
@@ -503,7 +591,7 @@ def _source_entries(pub: pd.DataFrame) -> list[tuple[str, str]]:
         settings = " | ".join(
             dict.fromkeys(_setting_without_kind(v) for v in pub.loc[pub["source"] == s, "setting"])
         )
-        entries.append((s, "\n".join(textwrap.wrap(settings, 95))))
+        entries.append((s, "\n".join(textwrap.wrap(settings, 80))))
     return entries
 
 
@@ -518,7 +606,11 @@ def _footer_heights(
     columns = [src_entries[:half], src_entries[half:]]
     src_leg_in = 0.0
     if src_entries:
-        tallest = max(sum(1 + setting.count("\n") + 1 for _, setting in col) for col in columns if col)
+        tallest = max(
+            sum(len(textwrap.wrap(src, 80)) + setting.count("\n") + 1 for src, setting in col)
+            for col in columns
+            if col
+        )
         src_leg_in = tallest * 8 * 1.25 / 72 + half * 0.55 * 8 / 72 + 0.35
     caption_in = lines * 8 * 1.35 / 72 + 0.3
     return [marker_leg_in, src_leg_in, caption_in]
@@ -568,7 +660,8 @@ def _source_legend(
 ) -> None:
     """Each source's colour, with its evaluation setting under its name, in two columns."""
     handles = [
-        _mark(marker="o", color=colors[s], markersize=8, label=f"{s}\n{setting}") for s, setting in entries
+        _mark(marker="o", color=colors[s], markersize=8, label="\n".join([*textwrap.wrap(s, 80), setting]))
+        for s, setting in entries
     ]
     fig.legend(
         handles=handles,
@@ -606,6 +699,7 @@ def draw_frontier(
     frame = _Frame.new()
     x_hi = _axes(frame.ax, t, x, y_label)
     corners = _frontier_line(frame.ax, result, x_hi)
+    _dumbbells(frame.ax, result)
     _points(frame.ax, t, colors)
     layout, labels = _place(frame, t, corners)
     _draw_labels(frame.ax, frame.fig, layout, labels)
@@ -688,6 +782,9 @@ def render_frontier(
     split: str = "all",
     kinds: Iterable[str] | None = None,
     highlight: str | None = None,
+    released_from: dt.date | None = None,
+    draws: int | None = None,
+    seed: int | None = None,
 ) -> tuple[FrontierResult, ChartInfo]:
     """Build the table, draw, and write PNG, SVG and CSV for one task."""
     from evalkit.report.frontier import DEFAULT_KINDS, frontier_table
@@ -700,13 +797,17 @@ def render_frontier(
         split=split,
         kinds=kinds or DEFAULT_KINDS,
         highlight=highlight,
+        released_from=released_from,
+        draws=draws,
+        seed=seed,
     )
     t = result.table
     pub = t.loc[t["origin"] == "published", "benchmark"]
     bench = str(pub.iloc[0]) if len(pub) else task
     metric = str(t["metric"].iloc[0]) if len(t) else "accuracy"
     split_txt = "" if split == "all" else f", {split} items only"
-    title = f"{BENCHMARK_TITLES.get(bench, bench)}: score versus {x} parameters{split_txt}"
+    what = "mean generated tokens" if x == "tokens" else f"{x} parameters"
+    title = f"{BENCHMARK_TITLES.get(bench, bench)}: score versus {what}{split_txt}"
     n_pub = int((t["origin"] == "published").sum())
     n_runs = int((t["origin"] == "run").sum())
     parts = []

@@ -10,18 +10,22 @@ Points without a parameter count (or without a score) cannot be placed: they are
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from evalkit.errors import EvalkitError
+from evalkit.report.pareto import pareto_mask
 from evalkit.store import PRIMARY_SCORER
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     import pandas as pd
 
-X_CHOICES = ("total", "active")
+    from evalkit.report.frontier_uncertainty import FrontierUncertainty
+
+X_CHOICES = ("total", "active", "tokens")
 SPLITS = ("all", "pre-cutoff", "post-cutoff")
 DEFAULT_KINDS = ("instruct", "reasoning")
 
@@ -44,6 +48,7 @@ TABLE_COLUMNS = [
     "ci_high",
     "n",
     "on_frontier",
+    "p_on_frontier",
     "highlight",
     "setting",
     "source",
@@ -53,40 +58,11 @@ TABLE_COLUMNS = [
     "choice",
     "other_sources",
     "note",
+    "pre_cutoff_score",
+    "frontier_pre_cutoff_only",
+    "tokens_per_item",
     "run_dir",
 ]
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def pareto_mask(xs: Sequence[float], ys: Sequence[float]) -> list[bool]:
-    """For each point, whether it is on the frontier (smaller x and larger y are better).
-
-    Sort by x; a point is dominated when a point with strictly smaller x has a score at least as
-    high, or a point with the same x has a strictly higher score. O(n log n).
-    """
-    if len(xs) != len(ys):
-        raise ValueError("xs and ys differ in length")
-    for v in (*xs, *ys):
-        if _missing(v):
-            raise ValueError("pareto_mask needs every x and y; separate missing values first")
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    mask = [False] * len(xs)
-    best_before = -math.inf  # best score among strictly smaller x
-    i = 0
-    while i < len(order):
-        j = i
-        while j < len(order) and xs[order[j]] == xs[order[i]]:
-            j += 1
-        group = order[i:j]
-        top = max(ys[k] for k in group)
-        for k in group:
-            mask[k] = ys[k] == top and ys[k] > best_before
-        best_before = max(best_before, top)
-        i = j
-    return mask
 
 
 @dataclass
@@ -96,6 +72,8 @@ class FrontierResult:
     table: pd.DataFrame
     missing: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    uncertainty: FrontierUncertainty | None = None  # the bootstrap behind p_on_frontier and the band
+    dumbbells: pd.DataFrame | None = None  # post-cutoff charts: models with both splits (cutoff_dumbbells)
 
     @property
     def frontier(self) -> pd.DataFrame:
@@ -127,12 +105,18 @@ def frontier_table(
     kinds: Iterable[str] = DEFAULT_KINDS,
     highlight: str | None = None,
     published_path: str | None = None,
+    released_from: dt.date | None = None,
+    draws: int | None = None,
+    seed: int | None = None,
 ) -> FrontierResult:
     """Gather the user's runs and the published scores for one task into one frontier table.
 
     Runs keep their own task name; published scores come from the benchmark the task belongs to
     (``mmlu_pro_0shot`` -> ``mmlu_pro``). Published numbers have no pre/post-cutoff split, so they are
-    left out (and the notes say so) for any split other than ``all``.
+    left out (and the notes say so) for any split other than ``all``; nor a token count, so
+    ``x="tokens"`` (mean generated tokens per item, reasoning included) charts own runs only.
+    ``released_from`` keeps published models released on or after that day. ``p_on_frontier`` comes
+    from a seeded bootstrap (:mod:`evalkit.report.frontier_uncertainty`); ``draws=0`` skips it.
     """
     import pandas as pd
 
@@ -147,11 +131,13 @@ def frontier_table(
     if run_points is not None:
         frames.append(run_points)
         metric = str(run_points["metric"].iloc[0])
-    if published:
+    if published and x == "tokens":
+        notes.append("published scores carry no token counts; the tokens view shows evalkit runs only")
+    elif published:
         found = _published_points(task, split, metric, tuple(kinds), published_path, notes)
         if found is not None:
             pub_points, metric = found
-            frames.append(pub_points)
+            frames.append(_released_from(pub_points, released_from, notes))
     if not frames:
         raise EvalkitError(
             f"nothing to plot for task {task!r} with split {split!r}: give run folders with that task"
@@ -159,14 +145,111 @@ def frontier_table(
         )
     df = pd.concat(frames, ignore_index=True, sort=False)
     df["metric"] = metric
-    df["x"] = df["params_active"] if x == "active" else df["params_total"]
+    if "tokens_per_item" not in df.columns:
+        df["tokens_per_item"] = float("nan")
+    df["x"] = {"active": df["params_active"], "total": df["params_total"], "tokens": df["tokens_per_item"]}[x]
     df["highlight"] = _highlighted(df, highlight, task) if highlight else False
     for c in TABLE_COLUMNS:
         if c not in df.columns:
             df[c] = None
     result = compute_frontier(df[TABLE_COLUMNS])
     result.notes[:0] = notes
+    if split == "post-cutoff" and runs is not None and len(runs):
+        _add_dumbbells(result, cutoff_dumbbells(runs, task, x))
+    _add_uncertainty(result, draws, seed)
     return result
+
+
+def cutoff_dumbbells(runs: pd.DataFrame, task: str, x: str = "total") -> pd.DataFrame:
+    """Models with both a pre-cutoff and a post-cutoff run of ``task``: both scores at the model's
+    size, whether it is on the frontier of each split's runs, and ``frontier_pre_cutoff_only``: on the
+    pre-cutoff frontier but not the post-cutoff one (its place may rest on items it saw in training)."""
+    import pandas as pd
+
+    col = {"active": "params_active", "total": "params_total", "tokens": "tokens_per_item"}[x]
+    sides = {}
+    for split in ("pre-cutoff", "post-cutoff"):
+        pts = _run_points(runs, task, split, [])
+        if pts is None:
+            return pd.DataFrame(columns=DUMBBELL_COLUMNS)
+        pts = pts[pts[col].notna()].drop_duplicates("model", keep="last").copy()
+        pts["on"] = pareto_mask(pts[col].astype(float).tolist(), pts["score"].astype(float).tolist())
+        sides[split] = pts.set_index("model")
+    pre, post = sides["pre-cutoff"], sides["post-cutoff"]
+    rows = []
+    for model in [m for m in post.index if m in pre.index]:
+        a, b = pre.loc[model], post.loc[model]
+        rows.append(
+            {
+                "model": model,
+                "label": str(b["name"]),
+                "x": float(b[col]),
+                "pre": float(a["score"]),
+                "post": float(b["score"]),
+                "on_frontier_pre": bool(a["on"]),
+                "on_frontier_post": bool(b["on"]),
+                "frontier_pre_cutoff_only": bool(a["on"] and not b["on"]),
+            }
+        )
+    return pd.DataFrame(rows, columns=DUMBBELL_COLUMNS)
+
+
+DUMBBELL_COLUMNS = [
+    "model",
+    "label",
+    "x",
+    "pre",
+    "post",
+    "on_frontier_pre",
+    "on_frontier_post",
+    "frontier_pre_cutoff_only",
+]
+
+
+def _add_dumbbells(result: FrontierResult, bells: pd.DataFrame) -> None:
+    """The pre-cutoff score and the flag on each post-cutoff run that has a pre-cutoff twin."""
+    result.dumbbells = bells
+    t = result.table
+    by_model = bells.set_index("model") if len(bells) else None
+    runs = t["origin"] == "run"
+    for i in t.index[runs]:
+        m = t.at[i, "model"]
+        if by_model is not None and m in by_model.index:
+            t.at[i, "pre_cutoff_score"] = by_model.at[m, "pre"]
+            t.at[i, "frontier_pre_cutoff_only"] = bool(by_model.at[m, "frontier_pre_cutoff_only"])
+    flagged = list(bells.loc[bells["frontier_pre_cutoff_only"], "label"]) if len(bells) else []
+    if flagged:
+        result.notes.append(
+            f"on the frontier of pre-cutoff items only (not of post-cutoff ones): {', '.join(flagged)}"
+        )
+
+
+def _released_from(points: pd.DataFrame, since: dt.date | None, notes: list[str]) -> pd.DataFrame:
+    """Published points of models released on or after ``since`` (all of them without it)."""
+    if since is None:
+        return points
+    keep = points["release_date"].map(lambda d: d is not None and d >= since)
+    notes.append(
+        f"published models released from {since.isoformat()} "
+        f"({int(keep.sum())} of {len(points)}; models without a release date left out)"
+    )
+    return points[keep]
+
+
+def _add_uncertainty(result: FrontierResult, draws: int | None, seed: int | None) -> None:
+    """``p_on_frontier`` per point and the band, from the bootstrap (skipped for ``draws=0``)."""
+    from evalkit.report.frontier_uncertainty import DEFAULT_DRAWS, DEFAULT_SEED, frontier_uncertainty
+
+    t = result.table
+    if draws == 0 or not len(t):
+        t["p_on_frontier"] = float("nan")
+        return
+    u = frontier_uncertainty(
+        t, draws=DEFAULT_DRAWS if draws is None else draws, seed=DEFAULT_SEED if seed is None else seed
+    )
+    t["p_on_frontier"] = u.p_on_frontier
+    result.uncertainty = u
+    result.notes += u.notes
 
 
 def _run_points(runs: pd.DataFrame, task: str, split: str, notes: list[str]) -> pd.DataFrame | None:
@@ -203,7 +286,22 @@ def _run_points(runs: pd.DataFrame, task: str, split: str, notes: list[str]) -> 
     r["choice"] = ""
     r["other_sources"] = ""
     r["note"] = ""
+    r["tokens_per_item"] = [tokens_per_item(d, task) for d in r["run_dir"]]
     return r
+
+
+def tokens_per_item(run_dir: str, task: str) -> float:
+    """Mean generated tokens per answer (reasoning included) of one task in a run: the summary's
+    completion tokens over its records; NaN when the summary has no counts."""
+    from evalkit.store import RunFolder
+
+    summary = RunFolder(run_dir).summary or {}
+    entry = (summary.get("tasks") or {}).get(task) or {}
+    completion = (entry.get("tokens") or {}).get("completion")
+    n_records = entry.get("n_records") or entry.get("n_items")
+    if not completion or not n_records:
+        return float("nan")
+    return float(completion) / float(n_records)
 
 
 def _published_points(
@@ -237,7 +335,12 @@ def _published_points(
         )
         return None
     p = published_points(bench, kinds=kinds, metric=use_metric, path=published_path)
-    p["label"] = p["name"] + ["*" if n > 1 else "" for n in p["n_sources"]]  # * other sources differ
+    hybrid = hybrid_models(table)
+    p["label"] = [
+        point_label(r["name"], r["model"], r["kind"], r["setting"], hybrid)
+        + ("*" if r["n_sources"] > 1 else "")
+        for r in p.to_dict("records")
+    ]  # * other sources differ
     p["origin"] = "published"
     p["task"] = task
     p["split"] = "all"
@@ -248,6 +351,26 @@ def _published_points(
     if bench != task:
         notes.append(f"published scores are for {bench}; the runs' task is {task} (protocols differ)")
     return p, use_metric
+
+
+def hybrid_models(published: pd.DataFrame) -> set[str]:
+    """Catalog ids with published scores both thinking on (``reasoning``) and off (``instruct``)."""
+    kinds = published.groupby("model")["kind"].agg(set)
+    return {m for m, k in kinds.items() if {"reasoning", "instruct"} <= k}
+
+
+def point_label(name: str, model: str, kind: str, setting: str, hybrid: set[str]) -> str:
+    """A published point's label: the model's name, with the thinking mode for a hybrid model (its
+    two modes are two points) and the reasoning effort where the source names one (gpt-oss)."""
+    from evalkit.catalog.published import reasoning_effort
+
+    tags = []
+    if model in hybrid:
+        tags.append("thinking" if kind == "reasoning" else "no thinking")
+    effort = reasoning_effort(setting)
+    if effort:
+        tags.append(f"{effort} effort")
+    return f"{name} ({', '.join(tags)})" if tags else str(name)
 
 
 def _highlighted(df: pd.DataFrame, highlight: str, task: str) -> pd.Series:

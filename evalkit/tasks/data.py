@@ -165,3 +165,15 @@ def load_local_files(files: list[str], yaml_folder: Path, data_dir: Path | None)
         sources.append(str(path))
     digest = hashes[0] if len(hashes) == 1 else hashlib.sha256("".join(hashes).encode()).hexdigest()
     return LoadedRows(rows, "files " + ", ".join(sources), None, digest)
+
+
+def combine_sources(parts: list[tuple[str, LoadedRows]]) -> LoadedRows:
+    """The union of several sources' rows, in order, each row keeping the name of its source (given
+    as ``(name, rows)``); one digest over the parts' digests."""
+    rows: list[dict[str, Any]] = []
+    for _, loaded in parts:
+        rows += loaded.rows
+    digest = hashlib.sha256("".join(p.sha256 for _, p in parts).encode()).hexdigest()
+    revisions = [f"{name}: {p.revision}" for name, p in parts if p.revision]
+    source = "sources: " + "; ".join(p.source for _, p in parts)
+    return LoadedRows(rows, source, "; ".join(revisions) or None, digest)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import DataError
-from evalkit.tasks.data import LoadedRows, load_hub_split, load_local_files
+from evalkit.tasks.data import LoadedRows, combine_sources, load_hub_split, load_local_files
 from evalkit.tasks.generated import load_generated
 from evalkit.tasks.loader import LoadedTask
-from evalkit.tasks.spec import FieldMap, TaskSpec
+from evalkit.tasks.spec import SOURCE_COLUMN, FieldMap, SourceSpec, TaskSpec
 from evalkit.types import Sample
 
 
@@ -125,10 +125,36 @@ def dedupe_rows(loaded: LoadedRows, column: str, task: LoadedTask) -> LoadedRows
     return LoadedRows(rows, source, loaded.revision, loaded.sha256)
 
 
+def _load_source(task: LoadedTask, src: SourceSpec, data_dir: Path | None) -> LoadedRows:
+    """One entry of ``dataset.sources``: its rows with the columns it maps and sets, and its name."""
+    if src.hf is not None:
+        loaded = load_hub_split(src.hf.path, src.hf.name, src.split, src.hf.revision, data_dir)
+    else:
+        loaded = load_local_files(src.files or [], task.folder, data_dir)
+    rows = []
+    for i, row in enumerate(loaded.rows):
+        new = dict(row)
+        for name, value in src.columns.items():
+            try:
+                new[name] = value.format_map(row) if "{" in value else row[value]
+            except KeyError as e:
+                cols = ", ".join(sorted(row)) or "none"
+                raise DataError(
+                    f"task {task.spec.name}: row {i} of {loaded.source} has no column {e.args[0]!r} "
+                    f"(columns: {cols}); fix dataset.sources columns.{name} in {task.path}"
+                ) from None
+        new.update(src.set)
+        new[SOURCE_COLUMN] = src.describe()
+        rows.append(new)
+    return LoadedRows(rows, loaded.source, loaded.revision, loaded.sha256)
+
+
 def load_samples(task: LoadedTask, data_dir: Path | None) -> tuple[list[Sample], LoadedRows]:
     ds = task.spec.dataset
     if ds.hf is not None:
         loaded = load_hub_split(ds.hf.path, ds.hf.name, ds.split, ds.hf.revision, data_dir)
+    elif ds.sources is not None:
+        loaded = combine_sources([(s.describe(), _load_source(task, s, data_dir)) for s in ds.sources])
     elif ds.generate is not None:
         loaded = load_generated(ds.generate, task.folder, data_dir)
     else:

@@ -44,14 +44,68 @@ class GenerateSpec(Strict):
     )
 
 
+def _check_files(files: list[str] | None) -> None:
+    if files is not None:
+        if not files:
+            raise ValueError("'files' must list at least one file")
+        for f in files:
+            if not re.search(r"\.(jsonl|json|csv|parquet)$", f):
+                raise ValueError(f"file {f!r}: supported formats are .jsonl, .json, .csv, .parquet")
+
+
+SOURCE_COLUMN = "dataset_source"  # the column every row of a multi-source dataset gets: where it came from
+
+
+class SourceSpec(Strict):
+    """One source of a multi-source dataset (``dataset.sources``): a hub dataset or local files, with
+    its rows brought to the task's column names. Each row gets a ``dataset_source`` column naming it."""
+
+    hf: HubDataset | None = None
+    files: list[str] | None = Field(None, description="data files, next to the YAML or in <data-dir>/local/")
+    split: str = Field("test", description="hub split (ignored for files)")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="new column -> an existing column, or a template such as 'aime_2026_{problem_idx}'",
+    )
+    set: dict[str, Any] = Field(default_factory=dict, description="columns given one value on every row")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if (self.hf is None) == (self.files is None):
+            raise ValueError("each entry of 'sources' gives exactly one of 'hf' or 'files'")
+        _check_files(self.files)
+        for name, value in self.columns.items():
+            try:
+                value.format_map(_NameProbe())
+            except (ValueError, IndexError) as e:
+                raise ValueError(f"columns.{name}: {value!r} is not a valid template ({e})") from None
+        return self
+
+    def describe(self) -> str:
+        if self.hf is not None:
+            return f"hf {self.hf.path}@{self.hf.revision} [{self.split}]"
+        return "files " + ", ".join(self.files or [])
+
+
+class _NameProbe(dict):
+    """Accepts any field name, so a template's syntax is checked without a row."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 class DatasetSpec(Strict):
-    """Where items come from: a hub dataset (``hf``), local files (``files``) or templates (``generate``)."""
+    """Where items come from: a hub dataset (``hf``), local files (``files``), templates (``generate``)
+    or the union of several hub datasets and files (``sources``), each row keeping its source."""
 
     hf: HubDataset | None = None
     files: list[str] | None = Field(
         None, description="data files, found next to the YAML or in <data-dir>/local/"
     )
     generate: GenerateSpec | None = Field(None, description="items generated from templates (fresh problems)")
+    sources: list[SourceSpec] | None = Field(
+        None, description="several sources whose rows are concatenated in order (then deduplicated)"
+    )
     split: str = Field("test", description="hub split to evaluate (ignored for files)")
     dedupe_on: str | None = Field(
         None,
@@ -60,17 +114,14 @@ class DatasetSpec(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
-        if sum(x is not None for x in (self.hf, self.files, self.generate)) != 1:
+        if sum(x is not None for x in (self.hf, self.files, self.generate, self.sources)) != 1:
             raise ValueError(
-                "give exactly one of 'hf' (a hub dataset), 'files' (local data files) or 'generate' "
-                "(items generated from templates)"
+                "give exactly one of 'hf' (a hub dataset), 'files' (local data files), 'generate' "
+                "(items generated from templates) or 'sources' (a list of hub datasets and files)"
             )
-        if self.files is not None:
-            if not self.files:
-                raise ValueError("'files' must list at least one file")
-            for f in self.files:
-                if not re.search(r"\.(jsonl|json|csv|parquet)$", f):
-                    raise ValueError(f"file {f!r}: supported formats are .jsonl, .json, .csv, .parquet")
+        _check_files(self.files)
+        if self.sources is not None and not self.sources:
+            raise ValueError("'sources' must list at least one source")
         return self
 
 
@@ -260,6 +311,8 @@ class TaskSpec(Strict):
                     "prompt.fewshot: give 'split' (a hub split other than the evaluated one, "
                     "e.g. validation) so exemplars never come from the test items"
                 )
+            if self.dataset.sources is not None:
+                raise ValueError("prompt.fewshot: not supported with dataset.sources; use one source")
             if self.dataset.hf is None and fs.files is None:
                 raise ValueError("prompt.fewshot: give 'files' holding the exemplars")
             if fs.same is not None and fs.same not in self.fields.meta:
