@@ -192,10 +192,10 @@ def rescore(
 
 def run_judge(run_dir: Path, spec: str, args: list[str], max_items: int | None, audit: int) -> None:
     """The judge pass over a run folder, and its one-paragraph account (rescore --judge, run --judge)."""
-    from evalkit.cli.commands_run import _parse_model_args
+    from evalkit.cli.args import parse_key_values
     from evalkit.run.judge import JudgeOptions, judge_folder
 
-    opts = JudgeOptions(spec, _parse_model_args(args), max_items, audit)
+    opts = JudgeOptions(spec, parse_key_values(args, "--judge-arg"), max_items, audit)
     result, summary = judge_folder(str(run_dir), opts)
     typer.echo(
         f"judge {result.identity}: asked about {result.asked} answers the rules could not read, read "

@@ -6,17 +6,8 @@ from pathlib import Path
 
 import typer
 
+from evalkit.cli.args import parse_key_values
 from evalkit.errors import EvalkitError
-
-
-def _parse_model_args(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise EvalkitError(f"--model-arg {item!r}: write it as key=value, e.g. --model-arg concurrency=8")
-        out[key.strip()] = value
-    return out
 
 
 def _parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -152,7 +143,7 @@ def run(
     cfg = RunConfig(
         tasks=list(task),
         model=model,
-        model_args=_parse_model_args(model_arg),
+        model_args=parse_key_values(model_arg),
         data_dir=data_dir,
         tasks_dirs=list(tasks_dir),
         limit=limit,

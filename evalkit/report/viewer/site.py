@@ -245,7 +245,8 @@ def link_svg(svg: str, task: str, links: Iterable[Mapping[str, Any]]) -> str:
         href = f"#/task/{link['run']}/{task}"
         # A published point may carry the same name; the run's own label is the bold black one
         # (or the highlight colour) that the chart code draws for runs.
-        for m in re.finditer(rf"<text\b([^>]*)>\s*{label}\s*</text>", svg):
+        # The drawn label may carry a suffix after the name (P(on frontier), a cutoff flag).
+        for m in re.finditer(rf"<text\b([^>]*)>\s*{label}(?:[ (,][^<]*)?\s*</text>", svg):
             style = m.group(1)
             fill = re.search(r"fill:\s*(#[0-9a-fA-F]{6})", style)
             if re.search(r"font-weight:\s*(bold|700)", style) and (
