@@ -14,10 +14,10 @@ import pytest
 from conftest import contamination_cli
 from typer.testing import CliRunner
 
+from evalkit.contamination.corpus import iter_chunks
 from evalkit.contamination.ngram import (
     NgramIndex,
     check_overlap,
-    iter_chunks,
     normalize_tokens,
     write_flagged_ids,
 )
@@ -113,7 +113,8 @@ def test_planted_overlaps_found_and_paraphrase_not(tmp_path: Path) -> None:
     assert by["bench/p1"].example == f"{files[0]}:251"  # line 251 holds document 250
     assert by["bench/p3"].ratio == 1.0 and by["bench/p3"].flagged  # found through the Unicode disguise
     assert by["bench/p2"].ratio == 1.0  # the plain-text copy, split across lines and chunks
-    assert by["bench/p4"].ratio is None and not by["bench/p4"].flagged
+    # Under n tokens: checked by its whole text, which this corpus does not hold.
+    assert by["bench/p4"].method == "whole_text" and by["bench/p4"].ratio == 0.0 and not by["bench/p4"].flagged
     assert rep.summary()["corpus_bad_lines"] == 2 and rep.scan.n_docs == 400 + 200 + 1
     # Without the plain-text copy only the paraphrase remains for p2: below the threshold.
     rep2 = check_overlap(ITEMS, files[:2], n=8, threshold=0.5, workers=1)
