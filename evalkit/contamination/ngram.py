@@ -400,7 +400,7 @@ def scan_files(
         for c, w in r.where.items():
             # The example is the first place in sorted-path order, whatever order files are read in,
             # so that merged shards name the same one.
-            if rank < result.where_rank.get(c, len(rank_of) + 1):
+            if c not in result.where_rank or rank < result.where_rank[c]:
                 result.where[c] = w
                 result.where_rank[c] = rank
         result.n_bytes += r.n_bytes
@@ -605,9 +605,9 @@ def check_overlap(
 # Shards: part of the corpus per worker machine, merged exactly
 
 
-def items_digest(items: Sequence[tuple[str, str]], n: int) -> str:
-    """What every shard of one check must share: the items (keys and texts) and n."""
-    return hashlib.sha256(json.dumps([n, list(map(list, items))], ensure_ascii=False).encode()).hexdigest()
+def items_digest(items: Sequence[tuple[str, str]]) -> str:
+    """What every shard of one check must share besides n: the items (keys and texts)."""
+    return hashlib.sha256(json.dumps([list(i) for i in items], ensure_ascii=False).encode()).hexdigest()
 
 
 def scan_shard(
@@ -655,7 +655,7 @@ def scan_shard(
         "format": COUNTS_FORMAT,
         "n": n,
         "threshold": threshold,
-        "items_digest": items_digest(items, n),
+        "items_digest": items_digest(items),
         "shard": [shard, n_shards],
         "corpus_files": [str(f) for f in ordered],
         "files": scan.files,
@@ -687,7 +687,7 @@ def read_counts(path: str | Path) -> dict[str, Any]:
 def _check_shards(parts: Sequence[dict[str, Any]]) -> None:
     first = parts[0]
     for p in parts[1:]:
-        for k, what in (("items_digest", "items"), ("n", "n"), ("corpus_files", "corpus file list")):
+        for k, what in (("n", "n"), ("items_digest", "items"), ("corpus_files", "corpus file list")):
             if p[k] != first[k]:
                 raise EvalkitError(
                     f"shards {first['shard']} and {p['shard']} differ in their {what}: not one check"
