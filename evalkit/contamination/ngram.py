@@ -29,9 +29,10 @@ bit filter in front; the corpus is read in chunks (``corpus.py``) and never held
 hashed in worker processes; memory is bounded by the chunk size times the number of chunks in flight.
 
 A corpus too big for one machine is split into shards by file (``scan_shard``: files i, i+n, ... of
-the sorted paths); each shard's per-item counts (``ShardCounts``, a JSON file) are merged with
-``merge_shards`` into exactly the single-process report, examples included. See ``scan_shard`` for
-running the shards as a Slurm array or a Ray job.
+the sorted paths); each shard's per-item counts (``ItemCounts``: the positions of the matched n-grams
+in each item's list, saved as JSON by ``write_counts``) are merged with ``merge_shards`` into exactly
+the single-process report, examples included: a union of positions, since an item's ratio counts
+distinct n-grams. See ``scan_shard`` for running the shards as a Slurm array or a Ray job.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def _ngram_hashes(th: np.ndarray, n: int) -> np.ndarray:
 
 
 def _filter_bits(n_keys: int) -> int:
-    """Bits of a bit filter with about 256 slots per key (1-4 MB for most benchmarks)."""
+    """Bits of the filter: 128-256 slots per key (few false hits), 64 KB to 16 MB (mostly 1-4 MB)."""
     return int(min(24, max(16, int(n_keys).bit_length() + 8)))
 
 
