@@ -12,10 +12,12 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import contamination_cli
 from typer.testing import CliRunner
@@ -24,6 +26,9 @@ from evalkit.contamination.corpus import iter_chunks
 from evalkit.contamination.ngram import (
     NgramIndex,
     OverlapReport,
+    _fold_tables,
+    _join_docs,
+    _normalize_doc,
     check_overlap,
     merge_shards,
     normalize_tokens,
@@ -253,6 +258,25 @@ def test_hashes_are_the_same_in_every_process() -> None:
         for seed in ("1", "2")
     }  # fmt: skip
     assert runs == {str(token_hashes(b"hello world 2024").tolist())}
+
+
+def test_chunk_normaliser_matches_the_per_document_one() -> None:
+    """Chunks with non-ASCII text are normalised at once over code points; tokens must be those of
+    NFKC, casefold and re's [\\W_] per document, whatever sits at the documents' edges."""
+    rng = random.Random(2)
+    pool = [chr(c) for c in [*range(0x250), *range(0x2000, 0x2070), *range(0xFF00, 0xFF60)]]
+    pool += [chr(c) for c in (0x1E, 0xD800, 0x130, 0xDF, 0xFB01, 0x2162, 0x1D400, 0x301, 0x345, 0x3000)]
+    pool += [chr(c) for c in (0x4E00, 0x660, 0x1100, 0x1161, 0x11A8, 0xAC00, 0x1E9E, 0x149, 0x3A3)]
+    for _ in range(2000):
+        texts = ["".join(rng.choices(pool, k=rng.randint(0, 40))) for _ in range(rng.randint(1, 6))]
+        per_doc = b" \x1e ".join(_normalize_doc(t) for t in texts)
+        assert _join_docs(texts).split() == per_doc.split(), texts
+    # Every code point is a letter or digit exactly when re's \w (less "_") says so.
+    _, self_or_space = _fold_tables()
+    chars = "".join(map(chr, range(0x110000)))
+    expect = np.frombuffer(re.sub(r"[\W_]", " ", chars).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    differ = np.flatnonzero(self_or_space != expect).tolist()
+    assert differ == [0x1E]  # our document separator, kept on purpose
 
 
 def reference_overlap(items: list[tuple[str, str]], docs: list[str], n: int) -> dict[str, tuple[int, int]]:

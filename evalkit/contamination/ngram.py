@@ -9,6 +9,10 @@ sequence occurs in one corpus document as a contiguous run of tokens (ratio 1.0,
 threshold), never by its tokens occurring apart or in another order. Only an item with no token at all
 is not checked.
 
+A chunk of documents is normalised at once: ASCII text by one bytes.translate, other text by NFKC
+over the chunk and then a per-code-point table (case fold, letter or digit or space) built once per
+process from str.casefold and str.isalnum; both give exactly the tokens of the regex above.
+
 Hashing, all vectorised with numpy over a chunk of a few MB (no Python-level work per token):
 
 - a token of up to 8 bytes is its bytes packed into a 64-bit word and put through the splitmix64
@@ -108,13 +112,58 @@ def normalize_tokens(text: str) -> list[str]:
 
 
 def _join_docs(texts: Sequence[str]) -> bytes:
-    """Documents normalised and joined by separator tokens (space, separator, space)."""
+    """Documents normalised and joined by separator tokens (space, separator, space): the tokens of
+    ``_normalize_doc`` of each, whole chunks at a time."""
     if not texts:
         return b""
     joined = " \x1e ".join(texts)
-    if joined.isascii() and joined.count("\x1e") == len(texts) - 1:
+    clean = joined.count("\x1e") == len(texts) - 1
+    if joined.isascii() and clean:
         return joined.encode("ascii").translate(_ASCII_JOINED)  # one pass over the whole chunk
-    return (b" " + _DOC_SEP + b" ").join(_normalize_doc(t) for t in texts)
+    if not clean:  # a separator character inside a document is punctuation there
+        joined = " \x1e ".join(t.replace("\x1e", " ") for t in texts)
+    # NFKC and case folding are per character or bounded by starters such as " \x1e ", so a whole
+    # chunk normalises as its documents one by one.
+    return _fold_unicode(unicodedata.normalize("NFKC", joined))
+
+
+_FOLDS_TO_MANY = np.uint32(1 << 31)  # flag: the character's case fold is several (e.g. "ß" -> "ss")
+_TABLES: list[np.ndarray] = []
+
+
+def _fold_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per code point: (its case fold if that is a letter or digit, else a space, with the flag
+    above; itself if a letter or digit, else a space). Built once per process (about half a second)
+    from str.casefold and str.isalnum, which is what re's \\w is for str patterns (less "_")."""
+    if not _TABLES:
+        chars = "".join(map(chr, range(0x110000)))
+        folds = [c.casefold() for c in chars]
+        single = "".join(f if len(f) == 1 else c for c, f in zip(chars, folds, strict=True))
+        for text in (single, chars):
+            table = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+            table[~np.fromiter(map(str.isalnum, text), dtype=bool, count=len(text))] = 32
+            table[0x1E] = 0x1E  # the separator we put between documents
+            _TABLES.append(table)
+        _TABLES[0][np.fromiter((len(f) != 1 for f in folds), dtype=bool, count=len(folds))] |= _FOLDS_TO_MANY
+    return _TABLES[0], _TABLES[1]
+
+
+def _utf32(text: str) -> np.ndarray:
+    try:
+        raw = text.encode("utf-32-le")
+    except UnicodeEncodeError:  # lone surrogates (JSON "\ud800" escapes): not letters, made spaces
+        raw = text.encode("utf-32-le", "surrogatepass")
+    return np.frombuffer(raw, dtype=np.uint32)
+
+
+def _fold_unicode(text: str) -> bytes:
+    """NFKC text case-folded, every character but letters and digits made a space, as UTF-8: what
+    ``_NONWORD.sub(" ", text.casefold())`` gives, token for token, vectorised over code points."""
+    fold_or_space, self_or_space = _fold_tables()
+    out = np.take(fold_or_space, _utf32(text))  # take: much faster than indexing with uint32 indices
+    if (out >= _FOLDS_TO_MANY).any():  # str.casefold does the whole text; then classify
+        out = np.take(self_or_space, _utf32(text.casefold()))
+    return out.tobytes().decode("utf-32-le").encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------------
