@@ -26,6 +26,7 @@ problems). The corpus is deleted afterwards unless --keep.
 
     python bench/ngram_speed.py                          # 1 GB, 3 repeats, then all cores
     python bench/ngram_speed.py --size-gb 0.2 --repeats 5
+    python bench/ngram_speed.py --size-gb 0.2 --non-ascii   # every document has non-ASCII text
 """
 
 from __future__ import annotations
@@ -119,9 +120,10 @@ def make_vocab(rng: np.random.Generator, size: int = 30_000) -> np.ndarray:
 
 
 def write_corpus(
-    folder: Path, size_bytes: int, items: list[tuple[str, str]], seed: int = 0
+    folder: Path, size_bytes: int, items: list[tuple[str, str]], seed: int = 0, non_ascii: bool = False
 ) -> tuple[list[Path], dict[str, str]]:
-    """Files totalling about size_bytes of JSONL; returns them and the planted item keys -> kind."""
+    """Files totalling about size_bytes of JSONL; returns them and the planted item keys -> kind.
+    ``non_ascii``: one pair of curly quotes per document, as much web text has."""
     rng = np.random.default_rng(seed)
     prng = random.Random(seed)
     vocab = make_vocab(rng)
@@ -170,6 +172,8 @@ def write_corpus(
                     pos += n
                     if doc_id in plant_at:
                         text += " " + json.dumps(plant_at.pop(doc_id))[1:-1] + " " + text[:200]
+                    if non_ascii:
+                        text = text.replace(" the ", " \u201cthe\u201d ", 1)
                     lines.append(f'{{"id": {doc_id}, "text": "{text}"}}\n')
                     doc_id += 1
                 block = "".join(lines)
@@ -398,13 +402,14 @@ def main() -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--dir", default=None, help="where to write the corpus (default: a temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the corpus")
+    ap.add_argument("--non-ascii", action="store_true", help="curly quotes in every document")
     args = ap.parse_args()
 
     label, items = benchmark_items(args.data_dir)
     folder = Path(tempfile.mkdtemp(prefix="evalkit-ngram-bench-", dir=args.dir))
     try:
         t0 = time.perf_counter()
-        files, planted = write_corpus(folder, int(args.size_gb * 1e9), items)
+        files, planted = write_corpus(folder, int(args.size_gb * 1e9), items, non_ascii=args.non_ascii)
         on_disk = sum(f.stat().st_size for f in files)
         print(
             f"corpus: {len(files)} files in {folder}, {on_disk / 1e6:.0f} MB on disk, "

@@ -503,6 +503,13 @@ def test_cli_shards_and_merge(tmp_path: Path) -> None:
     assert len(read_exclude_file(tmp_path / "one.txt").ids) == 5
     one, merged = ((tmp_path / f).read_text().splitlines() for f in ("one.jsonl", "m.jsonl"))
     assert one[1:] == merged[1:]  # every item's line; the summary differs in timing and shard count
+    # --counts without --shard: the whole corpus as one shard, reported at once and mergeable alone
+    r = CliRunner().invoke(
+        app, [*base, "--counts", str(tmp_path / "all.json"), "--out", str(tmp_path / "a.txt")]
+    )
+    assert r.exit_code == 0, r.output
+    assert read_exclude_file(tmp_path / "a.txt").ids == read_exclude_file(tmp_path / "one.txt").ids
+    assert read_counts(tmp_path / "all.json")["shard"] == [0, 1]
     r = CliRunner().invoke(app, [*base, "--shard", "0/3"])
     assert isinstance(r.exception, EvalkitError) and "--counts" in str(r.exception)
     r = CliRunner().invoke(app, [*base, "--shard", "3/3", "--counts", str(tmp_path / "x.json")])
