@@ -402,7 +402,7 @@ def _scan_in_worker(chunk: Chunk) -> ChunkResult:
 @dataclass
 class ScanResult:
     matched: np.ndarray  # bool per canonical id (indexed by position; only first occurrences are set)
-    where: dict[int, str]  # canonical id -> where it was first seen
+    where: dict[int, str]  # canonical id -> where it was seen first, in the lowest-ranked file
     files: list[str]
     n_bytes: int = 0
     n_docs: int = 0
@@ -518,15 +518,17 @@ class ItemCounts:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ItemCounts:
-        ex = d.get("example")
-        return cls(
-            d["key"], d["method"], d["n_tokens"], d["n_ngrams"], list(d["matched"]), tuple(ex) if ex else None
-        )  # type: ignore[arg-type]
+        return cls(d["key"], d["method"], d["n_tokens"], d["n_ngrams"], list(d["matched"]), _example(d))
+
+
+def _example(d: dict[str, Any]) -> tuple[int, int, str] | None:
+    ex = d.get("example")
+    return (int(ex[0]), int(ex[1]), str(ex[2])) if ex else None
 
 
 def item_counts(index: NgramIndex, keys: Sequence[str], scan: ScanResult) -> list[ItemCounts]:
-    """Per-item matched positions and one example (at the item's first matched position, the first
-    place in corpus order it was seen)."""
+    """Per-item matched positions and one example: where the item's first matched position was seen
+    in the lowest-ranked file holding it (first there in reading order)."""
     out = []
     for i, key in enumerate(keys):
         canon = index.canon_of_pos[index.offsets[i] : index.offsets[i + 1]]
@@ -769,9 +771,9 @@ def merge_shards(parts: Iterable[dict[str, Any]], threshold: float | None = None
         for m, d in zip(merged, p["items"], strict=True):
             if d["matched"]:
                 m.matched = sorted(set(m.matched) | set(d["matched"]))
-            ex = tuple(d["example"]) if d.get("example") else None
-            if ex is not None and (m.example is None or tuple(ex[:2]) < tuple(m.example[:2])):
-                m.example = ex  # type: ignore[assignment]
+            ex = _example(d)
+            if ex is not None and (m.example is None or ex[:2] < m.example[:2]):
+                m.example = ex  # the earliest (position in the item, file rank) across shards
     stats = [p["scan"] for p in parts]
     scan = ScanResult(
         np.zeros(0, dtype=bool),  # per-item counts replace the n-gram table in a merge
