@@ -1,8 +1,7 @@
-"""`evalkit contamination ngram|split|gap|fresh`: the contamination checks (DESIGN.md section 7)."""
+"""`evalkit contamination ngram|ngram-merge|split|fresh`: the contamination checks (DESIGN.md section 7)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +36,7 @@ def ngram(
         min=1,
         max=64,
         help="n-gram length in normalised tokens (13 as in GPT-3's decontamination; 7-8 catch "
-        "shorter quotes).",
+        "shorter quotes). Items with fewer tokens are checked by their whole text.",
     ),
     threshold: float = typer.Option(
         0.5,
@@ -61,42 +60,131 @@ def ngram(
         min=1,
         help="Worker processes (default: the CPU count for corpora over 64 MB, else 1).",
     ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="Scan only shard i/n (0-based): corpus files i, i+n, ... of the sorted paths, e.g. "
+        "--shard $SLURM_ARRAY_TASK_ID/16 in a Slurm array (--array=0-15); needs --counts. Merge the "
+        "shards with `evalkit contamination ngram-merge counts/*.json --out flagged.txt`.",
+    ),
+    counts: Path | None = typer.Option(
+        None, "--counts", help="Write the per-item matched n-grams (JSON, what `ngram-merge` reads) here."
+    ),
     data_dir: str | None = typer.Option(
         None, "--data-dir", envvar="EVALKIT_DATA_DIR", help="Data folder replacing the hub."
     ),
     tasks_dir: list[str] = typer.Option([], "--tasks-dir", help="Extra folder of task YAMLs; repeatable."),
     show: int = typer.Option(20, "--show", min=0, help="How many flagged items to list."),
 ) -> None:
-    """Share of each item's n-grams found in a corpus (streamed; hashed n-grams), and the flagged items."""
-    from evalkit.contamination.ngram import check_overlap, task_items, write_flagged_ids
+    """Share of each item's n-grams found in a corpus (streamed; hashed n-grams), and the flagged items.
+
+    A corpus too big for one machine: run one `--shard i/n --counts FILE` per worker (a Slurm array
+    task, or a Ray task calling evalkit.contamination.ngram.scan_shard), then `ngram-merge` the files;
+    the merge gives exactly the single-process result."""
+    from evalkit.contamination.corpus import parse_shard
+    from evalkit.contamination.ngram import task_items
 
     if threshold <= 0:
         raise EvalkitError("--threshold must be above 0 (a share of an item's n-grams, e.g. 0.5)")
+    part = parse_shard(shard) if shard is not None else None
+    if part is not None and (counts is None or out is not None or report_file is not None):
+        raise EvalkitError(
+            "--shard: give --counts FILE (a shard sees part of the corpus; --out and --report come from "
+            "`evalkit contamination ngram-merge` over all shards' counts)"
+        )
     items = task_items(task, data_dir, tasks_dir)
     if not items:
         raise EvalkitError(f"task(s) {', '.join(task)} have no items")
-    files = [*corpus, *(more or [])]
-    rep = check_overlap(items, files, n=n, threshold=threshold, text_field=text_field, workers=workers)
+    rep = _scan(items, [*corpus, *(more or [])], n, threshold, text_field, workers, part, counts)
+    if rep is not None:
+        _write_outputs(rep, n, threshold, show, text_field, out, report_file)
+
+
+def _scan(
+    items: list[tuple[str, str]],
+    files: list[str],
+    n: int,
+    threshold: float,
+    text_field: str,
+    workers: int | None,
+    part: tuple[int, int] | None,
+    counts: Path | None,
+) -> OverlapReport | None:
+    """The whole corpus (a report), or one shard of it (counts written, no report)."""
+    from evalkit.contamination import ngram as ng
+
+    opts = {"n": n, "threshold": threshold, "text_field": text_field, "workers": workers}
+    if counts is None:
+        return ng.check_overlap(items, files, **opts)  # type: ignore[arg-type]
+    i, k = part or (0, 1)
+    part_counts = ng.scan_shard(items, files, i, k, **opts)  # type: ignore[arg-type]
+    ng.write_counts(counts, part_counts)
+    typer.echo(f"wrote per-item counts of shard {i}/{k} to {counts}", err=True)
+    if part is None:
+        return ng.merge_shards([part_counts])
+    s = part_counts["scan"]
+    typer.echo(
+        f"shard {i}/{k}: {len(part_counts['files'])} of {len(part_counts['corpus_files'])} files, "
+        f"{s['n_bytes'] / 1e6:.1f} MB, {s['n_docs']} documents in {s['seconds']:.1f} s"
+    )
+    return None
+
+
+@contamination_app.command("ngram-merge")
+def ngram_merge(
+    counts_files: list[Path] = typer.Argument(..., help="Every shard's --counts file (e.g. counts/*.json)."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", min=0.0, max=1.0, help="Flag threshold (default: the one the shards ran with)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the flagged items' task/id lines here (for `evalkit run --exclude`)."
+    ),
+    report_file: Path | None = typer.Option(
+        None, "--report", help="Write every item's overlap (JSON lines) here."
+    ),
+    show: int = typer.Option(20, "--show", min=0, help="How many flagged items to list."),
+) -> None:
+    """Merge the shards of `contamination ngram --shard i/n --counts FILE` into one result.
+
+    Per item the matched n-gram positions are united (the ratio is the share of distinct n-grams seen
+    in any shard), so the flagged set and ratios are exactly those of one process over the whole corpus.
+    Every shard must be given once; shards of another benchmark, n or corpus are refused."""
+    from evalkit.contamination import ngram as ng
+
+    if threshold is not None and threshold <= 0:
+        raise EvalkitError("--threshold must be above 0 (a share of an item's n-grams, e.g. 0.5)")
+    rep = ng.merge_shards([ng.read_counts(p) for p in counts_files], threshold)
+    _write_outputs(rep, rep.n, rep.threshold, show, "text", out, report_file)
+
+
+def _write_outputs(
+    rep: OverlapReport,
+    n: int,
+    threshold: float,
+    show: int,
+    text_field: str,
+    out: Path | None,
+    report: Path | None,
+) -> None:
+    from evalkit.contamination.ngram import write_flagged_ids, write_report_lines
+
     _print_overlaps(rep, n, threshold, show, text_field)
     if out is not None:
         k = write_flagged_ids(out, rep)
         typer.echo(f"wrote {k} ids to {out} (use: evalkit run ... --exclude {out})", err=True)
-    if report_file is not None:
-        report_file.parent.mkdir(parents=True, exist_ok=True)
-        with report_file.open("w", encoding="utf-8") as f:
-            f.write(json.dumps({"summary": rep.summary()}) + "\n")
-            for i in rep.items:
-                f.write(json.dumps(i.to_dict()) + "\n")
-        typer.echo(f"wrote per-item overlaps to {report_file}", err=True)
+    if report is not None:
+        write_report_lines(report, rep)
+        typer.echo(f"wrote per-item overlaps to {report}", err=True)
 
 
 def _print_overlaps(rep: OverlapReport, n: int, threshold: float, show: int, text_field: str) -> None:
-    """The corpus read, what could not be checked, and the flagged items, most overlapping first."""
+    """The corpus read, what was checked how, and the flagged items, most overlapping first."""
     s = rep.summary()
+    shards = f", {s['shards']} shards" if "shards" in s else ""
     typer.echo(
         f"{s['items']} items, {n}-grams; corpus: {s['corpus_files']} files, {s['corpus_mb']:.1f} MB, "
         f"{s['corpus_documents']} documents in {s['seconds']:.1f} s ({s['mb_per_s']:.1f} MB/s, "
-        f"{s['workers']} workers)",
+        f"{s['workers']} workers{shards})",
         err=True,
     )
     if s["corpus_bad_lines"]:
@@ -106,18 +194,26 @@ def _print_overlaps(rep: OverlapReport, n: int, threshold: float, show: int, tex
             fg=typer.colors.YELLOW,
             err=True,
         )
-    if s["too_short"]:
+    if s["whole_text_items"]:
         typer.echo(
-            f"note: {s['too_short']} items have fewer than {n} tokens and cannot be checked at n={n}",
+            f"note: {s['whole_text_items']} items have fewer than {n} tokens and were checked by their whole "
+            f"text (found as one contiguous run: {s['whole_text_flagged']})",
             err=True,
         )
+    if s["no_tokens"]:
+        typer.echo(f"note: {s['no_tokens']} items have no letters or digits and cannot be checked", err=True)
     flagged = sorted(rep.flagged, key=lambda i: (-(i.ratio or 0), i.key))
     typer.echo(
-        f"{s['items_with_any_overlap']} items share at least one {n}-gram with the corpus; "
-        f"{len(flagged)} flagged (overlap >= {threshold:g})"
+        f"{s['items_with_any_overlap']} items share at least one {n}-gram (or their whole text) with the "
+        f"corpus; {len(flagged)} flagged (overlap >= {threshold:g})"
     )
     for i in flagged[:show]:
-        typer.echo(f"  {i.key}  {i.ratio:.0%} of {i.n_ngrams} {n}-grams  (e.g. {i.example})")
+        what = (
+            f"whole text ({i.n_tokens} tokens)"
+            if i.method == "whole_text"
+            else f"{i.ratio:.0%} of {i.n_ngrams} {n}-grams"
+        )
+        typer.echo(f"  {i.key}  {what}  (e.g. {i.example})")
     if len(flagged) > show:
         typer.echo(f"  ... and {len(flagged) - show} more")
 
