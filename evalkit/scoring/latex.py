@@ -162,7 +162,7 @@ _GROUP_RES = [
     )
     for sep in _GROUP_SEPS
 ]
-_LIST_COMMA_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_LIST_COMMA_RE = re.compile(r"(?<=\d)(?<!(?<![\d.])0),(?=\d{3}(?!\d))")  # not `0,111` (decimal comma)
 
 
 def group_digits(s: str) -> str:
@@ -268,6 +268,7 @@ _GAP_WORD_RE = re.compile(r"[A-Za-z]+")
 _TIGHT_CONNECTORS = frozenset({"and", "or"})
 _MAX_GAP_CHARS = 80
 _MAX_GAP_WORDS = 6
+_MAX_GROUP_BOXES = 16  # more boxes in a row are a listing, not one answer; also bounds the work
 
 
 def box_gap_kind(gap: str) -> str:
@@ -280,10 +281,14 @@ def box_gap_kind(gap: str) -> str:
     words = [w.lower() for w in _GAP_WORD_RE.findall(g)]
     if len(words) > _MAX_GAP_WORDS:
         return "apart"
-    if not g.strip() or any(c in g for c in ",;&") or _TIGHT_CONNECTORS & set(words):
-        return "tight" if "." not in g else "loose"
-    if any(c in g for c in ".:\n"):
-        return "loose"
+    if "." not in g:
+        label_words = [w for w in words if len(w) > 1 and w not in _TIGHT_CONNECTORS]
+        if not g.strip() or (any(c in g for c in ",;&") and not label_words):
+            return "tight"  # `\boxed{1}, \boxed{2}`, `x = \boxed{3}, y = \boxed{5}`
+        if _TIGHT_CONNECTORS & set(words) and len(label_words) <= 3:
+            return "tight"  # `\boxed{1} and \boxed{2}`, `\boxed{1} papers and \boxed{2}`
+    if any(c in g for c in ".:;,\n"):
+        return "loose"  # `. Part (b):`, `, then on reflection`
     return "apart"
 
 
@@ -295,7 +300,7 @@ def final_box_group(text: str) -> tuple[list[Box], str]:
         return [], "single"
     group = [boxes[-1]]
     kind = "single"
-    for prev in reversed(boxes[:-1]):
+    for prev in reversed(boxes[-_MAX_GROUP_BOXES:-1]):
         gap = box_gap_kind(text[prev.end : group[0].start])
         if gap == "apart":
             break
@@ -333,13 +338,13 @@ def answer_shape(s: str) -> tuple[str, int]:
     return "single", 1
 
 
-def read_boxes(text: str, gold_shape: tuple[str, int] | None = None) -> tuple[str, str] | None:
+def read_boxes(text: str, gold_shape: tuple[str, int] | None = None) -> tuple[str, str, int] | None:
     """(answer, method) from the boxes of ``text``: the last box, or several joined boxes read as
     one answer in the gold's shape (a tuple ``(a, b)`` when the gold is a tuple, else the list
     ``a, b``, compared as a set). Boxes joined only loosely (``Part (a): \\boxed{5}. Part (b):
     \\boxed{7}``) form one answer only when the gold has that many parts; otherwise the last box
     counts (earlier boxes are intermediate results). Nested boxes are unwrapped. The same code reads
-    a gold that is a full solution."""
+    a gold that is a full solution. Returns (answer, ``boxed`` | ``boxes``, end of the last box)."""
     group, kind = final_box_group(text)
     if not group:
         return None
@@ -347,9 +352,9 @@ def read_boxes(text: str, gold_shape: tuple[str, int] | None = None) -> tuple[st
     shape, n = gold_shape or ("single", 1)
     if len(group) > 1 and (kind == "tight" or (shape != "single" and n == len(group))):
         if shape == "tuple" and n == len(group):
-            return "(" + ", ".join(contents) + ")", "boxes"
-        return ", ".join(contents), "boxes"
-    return contents[-1], "boxed"
+            return "(" + ", ".join(contents) + ")", "boxes", group[-1].end
+        return ", ".join(contents), "boxes", group[-1].end
+    return contents[-1], "boxed", group[-1].end
 
 
 def _unwrap_nested(content: str) -> str:

@@ -119,11 +119,11 @@ _SENTENCE_START_RE = re.compile(
     r"(?:so|thus|hence|therefore|then|the|we|this|it|that|in|and|which|finally|here|our|a|an)\b",
     re.IGNORECASE,
 )
-_IS_ANSWER_RE = re.compile(
-    r"(?P<ans>\$[^$\n]{1,200}\$|\\\([^\n]{1,200}?\\\)|[^\s$]{1,60})[ \t]{1,3}is[ \t]{1,3}"
-    r"(?:the|our|my)[ \t]{1,3}(?:final[ \t]{1,3})?answer\b",
-    re.IGNORECASE,
+# "X is the answer": anchored on the phrase, X read backwards from it within a short window.
+_IS_ANSWER_ANCHOR_RE = re.compile(
+    r"[ \t]{1,3}is[ \t]{1,3}(?:the|our|my)[ \t]{1,3}(?:final[ \t]{1,3})?answer\b", re.IGNORECASE
 )
+_BEFORE_ANCHOR_RE = re.compile(r"(?:\$[^$\n]{1,200}\$|\\\([^\n]{1,200}?\\\)|[^\s$]{1,60})$")
 _FINAL_AFTER_BOX_RE = re.compile(r"final\s{1,3}answer\s{0,3}(?:is|:)", re.IGNORECASE)
 _VALUE_AFTER_RE = re.compile(r"(?:\s(?:is|are|equals|was|be|gives|of)\s|=)", re.IGNORECASE)
 _TAIL_CHARS = 3000
@@ -131,8 +131,9 @@ _TAIL_CHARS = 3000
 
 def is_answer_statement(text: str) -> str | None:
     """Rule 2b: ``X is the answer`` / ``Hence 16 is the final answer``."""
-    for m in reversed(list(_IS_ANSWER_RE.finditer(text))[-_MAX_LINE_CANDIDATES:]):
-        ans = clean_answer(m.group("ans"))
+    for m in reversed(list(_IS_ANSWER_ANCHOR_RE.finditer(text))[-_MAX_LINE_CANDIDATES:]):
+        before = _BEFORE_ANCHOR_RE.search(text[max(0, m.start() - 220) : m.start()])
+        ans = clean_answer(before.group(0)) if before else None
         if ans and any(c.isdigit() or c == "\\" for c in ans):
             return ans
     return None
@@ -280,8 +281,7 @@ def extract_math_answer(
     boxed = read_boxes(text, gold_shape)
     if boxed is not None and boxed[0].strip():
         if fallback == "answer_line":
-            last = last_box(text)
-            after = text[last.end :] if last is not None else ""
+            after = text[boxed[2] :]
             if _FINAL_AFTER_BOX_RE.search(after):
                 stated = final_answer_phrase(after)
                 if stated is not None and stated[0] and not is_blank(stated[0]):
@@ -296,7 +296,7 @@ def extract_math_answer(
         ans = _bare(text, bare_max_chars)
         if ans is not None:
             return (ABSTAIN if is_blank(ans) else _finish_answer(ans, finish_reason)), "bare"
-    if weak and finish_reason != "length":
+    if weak and fallback == "answer_line" and finish_reason != "length":
         found = final_sentence_value(text)
         if found is not None:
             return _finish_answer(found[0], finish_reason), found[1]
