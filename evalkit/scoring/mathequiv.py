@@ -191,9 +191,9 @@ def unicode_to_latex(s: str) -> str:
 
 _RELATION_WORDS = (
     (re.compile(r">="), "\\geq "), (re.compile(r"<="), "\\leq "), (re.compile(r"!=|=/="), "\\neq "),
-    (re.compile(r"\\(?:geqslant|geq|ge)(?![A-Za-z])"), "\\geq "),
-    (re.compile(r"\\(?:leqslant|leq|le)(?![A-Za-z])"), "\\leq "),
-    (re.compile(r"\\(?:neq|ne)(?![A-Za-z])"), "\\neq "),
+    (re.compile(r"\\(?:geqslant|ge)(?![A-Za-z])"), "\\geq"),
+    (re.compile(r"\\(?:leqslant|le)(?![A-Za-z])"), "\\leq"),
+    (re.compile(r"\\ne(?![A-Za-z])"), "\\neq"),
     (re.compile(r"\\gt(?![A-Za-z])"), ">"), (re.compile(r"\\lt(?![A-Za-z])"), "<"),
 )
 
@@ -298,7 +298,7 @@ def strip_number_decorations(s: str, *, bare_units: bool) -> tuple[str, bool]:
     return t, pct
 
 
-_DECIMAL_COMMA_RE = re.compile(r"(-?\d+),(\d{1,2}|(?<=0,)\d{1,12})")
+_DECIMAL_COMMA_RE = re.compile(r"(-?0),(\d{1,12})|(-?\d+),(\d{1,2})")
 
 
 def decimal_comma(s: str) -> Fraction | None:
@@ -310,7 +310,8 @@ def decimal_comma(s: str) -> Fraction | None:
     m = _DECIMAL_COMMA_RE.fullmatch(s)
     if not m:
         return None
-    return Fraction(f"{m.group(1)}.{m.group(2)}")
+    whole, frac = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+    return Fraction(f"{whole}.{frac}")
 
 
 def number_value(s: str, *, bare_units: bool, other_is_fraction: bool) -> tuple[Fraction, bool, bool] | None:

@@ -181,7 +181,7 @@ _FORMULA_RE = re.compile(
     r"|\s(?=[\w√π$€£(\[\-+=<>≤≥≠∈]))+"
 )
 _AM_PM_RE = re.compile(r"(?<![A-Za-z])([AaPp])\.\s?([Mm])\.")  # `a.m.` ends no sentence
-_CLOCK_SUFFIX_RE = re.compile(r"\s*(?:[AaPp]\.?[Mm]\.?)(?![A-Za-z])")
+_CLOCK_SUFFIX_RE = re.compile(r"\s*(?:[AaPp]\.?[Mm])(?![A-Za-z])")
 _ARTICLE_RE = re.compile(r"^(?:[aAI])\s+")
 
 
@@ -210,7 +210,7 @@ def final_value(sentence: str, first: bool = False) -> tuple[str, str] | None:
         end = m.end()
         suffix = _CLOCK_SUFFIX_RE.match(masked, end)
         if suffix and ":" in run:
-            run, end = run + suffix.group(0), suffix.end()
+            run, end = run + " " + suffix.group(0).strip(), suffix.end()
         found.append((m.start(), end, _balance_parens(run), "last_number"))
     if not found:
         return None
@@ -247,8 +247,9 @@ def final_sentence_value(text: str) -> tuple[str, str] | None:
 
 
 def repair_braces(ans: str) -> str:
-    """Broken LaTeX at the end of an answer: a trailing backslash, closing braces that close
-    nothing, up to two unclosed ``{`` (``\\sqrt{2`` -> ``\\sqrt{2}``); a whole-answer box unwrapped."""
+    """Broken LaTeX at the end of an answer: a trailing backslash, closing braces or brackets that
+    close nothing (``23)``), up to two unclosed ``{`` (``\\sqrt{2`` -> ``\\sqrt{2}``); a
+    whole-answer box unwrapped."""
     s = ans.rstrip()
     while s.endswith("\\") and not s.endswith("\\\\"):
         s = s[:-1].rstrip()
@@ -259,6 +260,8 @@ def repair_braces(ans: str) -> str:
         s, depth = s[:-1].rstrip(), depth + 1
     if 0 < depth <= 2:
         s += "}" * depth
+    while s[-1:] in (")", "]") and s.count("(") + s.count("[") < s.count(")") + s.count("]"):
+        s = s[:-1].rstrip()  # `23)`: a bracket that closes nothing
     box = last_box(s)
     if box is not None and box.start == 0 and box.end == len(s):
         s = box.content.strip()
