@@ -11,6 +11,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from evalkit.scoring.registry import score_completion
 from evalkit.types import Completion, Sample, ScoringContext
 
@@ -21,6 +23,7 @@ MATH_VERIFY_RIGHT = 399
 MATH_VERIFY_FALSE_POSITIVES = 5
 
 
+@pytest.mark.slow  # ~10 s: 435 cases, about a third through the sandboxed worker
 def test_evalkit_at_or_above_math_verify_on_the_corpus() -> None:
     cases = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     counts: Counter[str] = Counter()

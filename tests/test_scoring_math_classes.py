@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import pytest
-
 from evalkit.scoring.extractors.math import (
     extract_math_answer,
     final_answer_phrase,
@@ -45,16 +43,24 @@ def graded(pred: str, gold: str, finish: str = "stop") -> bool:
 
 
 def test_chat_tokens_end_the_answer() -> None:
-    assert strip_chat_tokens("The answer is 42.<|im_end|>\n<|im_start|>user\nIs it 11?") == "The answer is 42."
+    assert (
+        strip_chat_tokens("The answer is 42.<|im_end|>\n<|im_start|>user\nIs it 11?") == "The answer is 42."
+    )
     assert strip_chat_tokens("<|im_start|>assistant\nThe answer is 5") == "The answer is 5"
     assert strip_chat_tokens("x = 3</s><s>[INST] next [/INST] 9") == "x = 3"
-    assert strip_chat_tokens("a<|eot_id|>b") == "a" and strip_chat_tokens("a<\uff5cend\u2581of\u2581sentence\uff5c>b") == "a"
+    assert (
+        strip_chat_tokens("a<|eot_id|>b") == "a"
+        and strip_chat_tokens("a<\uff5cend\u2581of\u2581sentence\uff5c>b") == "a"
+    )
     # negative: angle brackets of maths are not tokens
     assert strip_chat_tokens("so 1 < x and x > 0, |x| < 2") == "so 1 < x and x > 0, |x| < 2"
 
 
 def test_final_answer_phrases() -> None:
-    assert final_answer_phrase("Final Answer: The final answer is $8$. I hope it is correct.") == ("8", "minerva")
+    assert final_answer_phrase("Final Answer: The final answer is $8$. I hope it is correct.") == (
+        "8",
+        "minerva",
+    )
     assert final_answer_phrase("so the answer is 12.")[0] == "12"
     assert final_answer_phrase("**Answer:** 7")[0] == "7"
     assert final_answer_phrase("Final Answer: The largest $n$ is 34.")[0] == "34"
@@ -75,7 +81,10 @@ def test_value_of_a_stated_sentence() -> None:
 
 def test_final_sentence_value_math_and_numbers() -> None:
     assert final_sentence_value("So the probability is $\\frac{3}{8}$.") == ("\\frac{3}{8}", "last_math")
-    assert final_sentence_value("Step 1: 45 - 12 = 33.\nSo each friend gets 11 stickers.") == ("11", "last_number")
+    assert final_sentence_value("Step 1: 45 - 12 = 33.\nSo each friend gets 11 stickers.") == (
+        "11",
+        "last_number",
+    )
     assert final_sentence_value("The meeting starts at 3:30 PM.")[0] == "3:30 PM"
     assert final_sentence_value("She finished at 10:05 a.m.")[0] == "10:05 am"
     assert final_sentence_value("So x \u2265 5.")[0] == "x \u2265 5"
@@ -84,7 +93,10 @@ def test_final_sentence_value_math_and_numbers() -> None:
 
 
 def test_weak_rules_never_on_a_cut_off_output() -> None:
-    assert extract_math_answer("First, 12 * 3 = 36. Then we add 8 to get", finish_reason="length") == (None, "none")
+    assert extract_math_answer("First, 12 * 3 = 36. Then we add 8 to get", finish_reason="length") == (
+        None,
+        "none",
+    )
     assert extract_math_answer("First, 12 * 3 = 36. Then we add 8 to get 44.")[0] == "44"
     # an explicit answer written before the cut still counts
     assert extract_math_answer("so \\boxed{15} and then", finish_reason="length")[0] == "15"
@@ -114,7 +126,10 @@ def test_several_boxes_take_the_golds_shape() -> None:
 
 
 def test_final_answer_after_the_last_box_wins() -> None:
-    text = "so $\\boxed{255}$ interest. Total $10,455. Final Answer: The final answer is $10,455$. I hope it is correct."
+    text = (
+        "so $\\boxed{255}$ interest. Total $10,455. "
+        "Final Answer: The final answer is $10,455$. I hope it is correct."
+    )
     assert extract_math_answer(text)[0] == "10,455"
     assert extract_math_answer("The answer is 3, so \\boxed{5}.")[0] == "5"  # an earlier phrase does not
 
@@ -150,7 +165,9 @@ def test_decimal_comma_rule() -> None:
     assert decimal_comma("10,455") is None
     assert graded("La respuesta es 1,5.", "1.5") and graded("\\boxed{0,5}", "\\frac{1}{2}")
     assert graded("1000,99", "1000.99")
-    assert not graded("Final Answer: The final answer is 10,455. I hope it is correct.", "10.455")  # ambiguous
+    assert not graded(
+        "Final Answer: The final answer is 10,455. I hope it is correct.", "10.455"
+    )  # ambiguous
     assert graded("Final Answer: The final answer is 10,455. I hope it is correct.", "10455")
     assert not graded("\\boxed{2,5}", "25")  # never 25
     assert not graded("So the answer is 1.5.", "\\{1,5\\}")
@@ -181,8 +198,13 @@ def test_clock_times() -> None:
 
 def test_unicode_math() -> None:
     assert unicode_to_latex("\u221a2/2") == "\\sqrt{2}/2" and unicode_to_latex("4\u03c0") == "4\\pi"
-    assert unicode_to_latex("\u00bd") == "\\frac{1}{2}" and unicode_to_latex("x \u2208 [0, 1]") == "x \\in  [0, 1]"
-    assert graded("So x \u2265 5.", "x \\geq 5") and graded("The answer is \u221a2/2.", "\\frac{\\sqrt{2}}{2}")
+    assert (
+        unicode_to_latex("\u00bd") == "\\frac{1}{2}"
+        and unicode_to_latex("x \u2208 [0, 1]") == "x \\in  [0, 1]"
+    )
+    assert graded("So x \u2265 5.", "x \\geq 5") and graded(
+        "The answer is \u221a2/2.", "\\frac{\\sqrt{2}}{2}"
+    )
     assert graded("Therefore x \u2208 [0, 1].", "[0,1]")
     assert not graded("So x \u2264 3.", "x \\geq 3") and not graded("The area is 2\u03c0.", "4\\pi")
 
@@ -200,7 +222,9 @@ def test_inequalities_against_intervals() -> None:
     assert relation_to_interval("x=5") is None
     assert graded("\\boxed{(-\\infty, -2) \\cup (3, \\infty)}", "x < -2 \\text{ or } x > 3")
     assert graded("The solution set is $x > 3$.", "(3, \\infty)")
-    assert not graded("\\boxed{(2, 5)}", "2 \\le x \\le 5") and not graded("\\boxed{x \\geq -1}", "(-1, \\infty)")
+    assert not graded("\\boxed{(2, 5)}", "2 \\le x \\le 5") and not graded(
+        "\\boxed{x \\geq -1}", "(-1, \\infty)"
+    )
 
 
 def test_equation_against_value() -> None:
@@ -237,7 +261,9 @@ def test_decimals_against_fractions_at_the_tolerance() -> None:
 
 
 def test_text_answers() -> None:
-    assert graded("$$\\text{The midpoints form a regular hexagon}$$", "\\text{The midpoints form a regular hexagon}")
+    assert graded(
+        "$$\\text{The midpoints form a regular hexagon}$$", "\\text{The midpoints form a regular hexagon}"
+    )
     assert graded("\\boxed{\\text{Evelyn}}", "evelyn")
     assert not graded("\\boxed{\\text{odd}}", "\\text{even}")
 

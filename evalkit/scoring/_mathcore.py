@@ -124,7 +124,9 @@ def complex_equal(g: Any, p: Any, rel_tol: float) -> bool:
     ``rel_tol``."""
     if not (isinstance(g, Basic) and isinstance(p, Basic)):
         return False
-    if isinstance(g, (sympy.Set, Relational, Boolean, Tuple)) or isinstance(p, (sympy.Set, Relational, Boolean, Tuple)):
+    if isinstance(g, (sympy.Set, Relational, Boolean, Tuple)) or isinstance(
+        p, (sympy.Set, Relational, Boolean, Tuple)
+    ):
         return False
     syms = g.free_symbols | p.free_symbols
     if not syms or {str(x) for x in syms} != {"i"}:
@@ -159,10 +161,8 @@ def compare(gold: str, pred: str, options: dict[str, Any]) -> tuple[bool, str]:
                 vetoed = True
     if vetoed:
         return False, "numbers_differ"
-    for g in g_exprs:
-        for p in p_exprs:
-            if complex_equal(g, p, rel_tol):
-                return True, "equivalent_complex"
+    if any(complex_equal(g, p, rel_tol) for g in g_exprs for p in p_exprs):
+        return True, "equivalent_complex"
     g_strs = [x.strip() for x in gs if isinstance(x, str) and x.strip()]
     p_strs = [x.strip() for x in ps if isinstance(x, str) and x.strip()]
     if not g_exprs and not p_exprs and set(g_strs) & set(p_strs):

@@ -153,9 +153,7 @@ _SCI = re.compile(r"([+-]?\d+(?:\.\d+)?)[eE]([+-]?\d+)")
 # `1{,}000`, `16,\!386`, a no-break or thin space). One separator kind per number; a comma
 # followed by a space (`32, 349`) is a list; a pair in brackets (`(100,200)`) is a tuple; `0,111`
 # is never a grouping (mathequiv.decimal_comma reads it).
-_GROUP_SEPS = (
-    ",\\! ", ",\\!", "{,}", "\\,", "\\!", ",", " ", "\\ ", "\u00a0", "\u202f", "\u2009", "'"
-)
+_GROUP_SEPS = (",\\! ", ",\\!", "{,}", "\\,", "\\!", ",", " ", "\\ ", "\u00a0", "\u202f", "\u2009", "'")
 _GROUP_RES = [
     re.compile(
         rf"(?<![\d.,\\])(?<!\d )([1-9]\d{{0,2}})((?:{re.escape(sep)}\d{{3}})+)(?![\d])(?!{re.escape(sep)}\d)"

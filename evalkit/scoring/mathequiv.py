@@ -152,15 +152,48 @@ def _answer_form(s: str) -> str:
 # cannot change a value, the comparisons below decide the classes that need both sides.
 
 _UNICODE = {
-    "\u2264": "\\leq ", "\u2265": "\\geq ", "\u2260": "\\neq ", "\u2208": "\\in ", "\u2209": "\\notin ",
-    "\u221e": "\\infty ", "\u03c0": "\\pi ", "\u00d7": "\\times ", "\u22c5": "\\cdot ", "\u00b7": "\\cdot ",
-    "\u00f7": "\\div ", "\u2212": "-", "\u00b1": "\\pm ", "\u222a": "\\cup ", "\u2229": "\\cap ",
-    "\u00b0": "^\\circ", "\u00b2": "^2", "\u00b3": "^3", "\u03b8": "\\theta ", "\u03b1": "\\alpha ",
-    "\u03b2": "\\beta ", "\u2205": "\\emptyset ", "\u2032": "'", "\u2013": "-",
+    "\u2264": "\\leq ",
+    "\u2265": "\\geq ",
+    "\u2260": "\\neq ",
+    "\u2208": "\\in ",
+    "\u2209": "\\notin ",
+    "\u221e": "\\infty ",
+    "\u03c0": "\\pi ",
+    "\u00d7": "\\times ",
+    "\u22c5": "\\cdot ",
+    "\u00b7": "\\cdot ",
+    "\u00f7": "\\div ",
+    "\u2212": "-",
+    "\u00b1": "\\pm ",
+    "\u222a": "\\cup ",
+    "\u2229": "\\cap ",
+    "\u00b0": "^\\circ",
+    "\u00b2": "^2",
+    "\u00b3": "^3",
+    "\u03b8": "\\theta ",
+    "\u03b1": "\\alpha ",
+    "\u03b2": "\\beta ",
+    "\u2205": "\\emptyset ",
+    "\u2032": "'",
+    "\u2013": "-",
 }
-_VULGAR = {"\u00bd": (1, 2), "\u2153": (1, 3), "\u2154": (2, 3), "\u00bc": (1, 4), "\u00be": (3, 4),
-           "\u2155": (1, 5), "\u2156": (2, 5), "\u2157": (3, 5), "\u2158": (4, 5), "\u2159": (1, 6),
-           "\u215a": (5, 6), "\u215b": (1, 8), "\u215c": (3, 8), "\u215d": (5, 8), "\u215e": (7, 8)}
+_VULGAR = {
+    "\u00bd": (1, 2),
+    "\u2153": (1, 3),
+    "\u2154": (2, 3),
+    "\u00bc": (1, 4),
+    "\u00be": (3, 4),
+    "\u2155": (1, 5),
+    "\u2156": (2, 5),
+    "\u2157": (3, 5),
+    "\u2158": (4, 5),
+    "\u2159": (1, 6),
+    "\u215a": (5, 6),
+    "\u215b": (1, 8),
+    "\u215c": (3, 8),
+    "\u215d": (5, 8),
+    "\u215e": (7, 8),
+}
 _UNICODE_RE = re.compile("[" + "".join(_UNICODE) + "".join(_VULGAR) + "]")
 _ROOT_RE = re.compile(r"([\u221a\u221b])\s*(\d+(?:\.\d+)?|[A-Za-z]|\\pi|\([^()]{0,80}\)|\{[^{}]{0,80}\})")
 
@@ -190,11 +223,14 @@ def unicode_to_latex(s: str) -> str:
 
 
 _RELATION_WORDS = (
-    (re.compile(r">="), "\\geq "), (re.compile(r"<="), "\\leq "), (re.compile(r"!=|=/="), "\\neq "),
+    (re.compile(r">="), "\\geq "),
+    (re.compile(r"<="), "\\leq "),
+    (re.compile(r"!=|=/="), "\\neq "),
     (re.compile(r"\\(?:geqslant|ge)(?![A-Za-z])"), "\\geq"),
     (re.compile(r"\\(?:leqslant|le)(?![A-Za-z])"), "\\leq"),
     (re.compile(r"\\ne(?![A-Za-z])"), "\\neq"),
-    (re.compile(r"\\gt(?![A-Za-z])"), ">"), (re.compile(r"\\lt(?![A-Za-z])"), "<"),
+    (re.compile(r"\\gt(?![A-Za-z])"), ">"),
+    (re.compile(r"\\lt(?![A-Za-z])"), "<"),
 )
 
 
@@ -406,7 +442,9 @@ def _number_verdict(g: str, p: str) -> MathVerdict | None:
     """Plain numbers with currency, units, percent or degree signs, digit groups, a decimal comma."""
     g_frac = plain_number(g)
     p_frac = plain_number(p)
-    gn = number_value(g, bare_units=False, other_is_fraction=p_frac is not None and p_frac[0].denominator != 1)
+    gn = number_value(
+        g, bare_units=False, other_is_fraction=p_frac is not None and p_frac[0].denominator != 1
+    )
     if gn is None:
         return None
     pn = number_value(p, bare_units=True, other_is_fraction=gn[0].denominator != 1)
@@ -450,7 +488,6 @@ def _pair_rewrites(g: str, p: str) -> tuple[str, str]:
     elif gr is not None and "=" not in p:
         g = gr
     return g, p
-
 
 
 def _exact_verdict(g: str, p: str, max_chars: int) -> MathVerdict | None:
