@@ -234,10 +234,13 @@ _RELATION_WORDS = (
 )
 
 
+_ANY_RELATION_RE = re.compile(r">=|<=|!=|=/=|\\(?:geqslant|leqslant|ge|le|ne|gt|lt)(?![A-Za-z])")
+
+
 def ascii_relations(s: str) -> str:
     """One spelling per relation: ``>=``, ``\\ge``, ``\\geqslant`` -> ``\\geq``; ``!=``, ``\\ne`` ->
     ``\\neq``; ``\\lt``/``\\gt`` -> ``<``/``>``."""
-    if not any(c in s for c in "<>=!\\"):
+    if not _ANY_RELATION_RE.search(s):
         return s
     for rx, repl in _RELATION_WORDS:
         s = rx.sub(lambda _m, r=repl: r, s)
@@ -353,6 +356,9 @@ def decimal_comma(s: str) -> Fraction | None:
 def number_value(s: str, *, bare_units: bool, other_is_fraction: bool) -> tuple[Fraction, bool, bool] | None:
     """(value, written as a decimal, had a percent sign) of a number with its currency, unit and
     degree decorations removed; ``other_is_fraction`` allows the decimal-comma reading."""
+    pn = plain_number(s)
+    if pn is not None:
+        return pn[0], pn[1], False
     t, pct = strip_number_decorations(s, bare_units=bare_units)
     pn = plain_number(t)
     if pn is not None:
