@@ -77,6 +77,12 @@ def test_value_of_a_stated_sentence() -> None:
     assert value_of_sentence("The volume of $ABCDEFGH$ is 120") == "120"
     assert value_of_sentence("Jane started growing Sphere 3 hours ago") == "3"
     assert value_of_sentence("x^2 + 1") == "x^2 + 1"  # not a sentence: unchanged
+    matrix = "\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}"  # LaTeX environment names are not prose
+    assert value_of_sentence(matrix) == matrix
+    assert (
+        extract_math_answer(f"Final Answer: The final answer is ${matrix}$. I hope it is correct.")[0]
+        == matrix
+    )
 
 
 def test_final_sentence_value_math_and_numbers() -> None:

@@ -91,7 +91,7 @@ def _bare(text: str, max_chars: int) -> str | None:
     s = text.strip()
     if not s or "\n" in s or len(s) > max_chars or "\\boxed" in s or "\\fbox" in s:
         return None
-    words = _PROSE_WORD_RE.findall(_MATH_SPAN_RE.sub(" ", s))
+    words = prose_words(s)
     if len(words) > 3 or (words and _SENTENCE_START_RE.match(s)):
         return None  # a sentence, not an answer: the weak rules read its final value
     if words and any(c.isdigit() for c in s):
@@ -129,6 +129,15 @@ _VALUE_AFTER_RE = re.compile(r"(?:\s(?:is|are|equals|was|be|gives|of)\s|=)", re.
 _TAIL_CHARS = 3000
 
 
+_LATEX_NAME_RE = re.compile(r"\\[A-Za-z]+\*?(?:\s*\{[A-Za-z* ~]{0,20}\})?")
+
+
+def prose_words(s: str) -> list[str]:
+    """The words of ``s`` outside math: math spans, LaTeX commands and their name arguments
+    (``\\begin{pmatrix}``, ``\\text{cm}``) are not prose."""
+    return _PROSE_WORD_RE.findall(_LATEX_NAME_RE.sub(" ", _MATH_SPAN_RE.sub(" ", s)))
+
+
 def is_answer_statement(text: str) -> str | None:
     """Rule 2b: ``X is the answer`` / ``Hence 16 is the final answer``."""
     for m in reversed(list(_IS_ANSWER_ANCHOR_RE.finditer(text))[-_MAX_LINE_CANDIDATES:]):
@@ -142,7 +151,7 @@ def is_answer_statement(text: str) -> str | None:
 def value_of_sentence(ans: str) -> str:
     """The value a stated sentence gives: ``The largest $n$ is 34`` -> ``34``, ``Jane started 3
     hours ago`` -> ``3``; an answer that is not a sentence is returned unchanged."""
-    if len(_PROSE_WORD_RE.findall(_MATH_SPAN_RE.sub(" ", ans))) < 2:
+    if len(prose_words(ans)) < 2:
         return ans
     rest = ans
     cuts = list(_VALUE_AFTER_RE.finditer(_MATH_SPAN_RE.sub(lambda m: "x" * len(m.group(0)), ans)))
