@@ -173,13 +173,15 @@ def test_deeply_nested_braces() -> None:
     [
         ("\uff15", "5", True),  # fullwidth 5 is the digit 5
         ("\u0663", "3", True),  # Arabic-Indic 3
-        ("\u00bd", "\\frac{1}{2}", False),  # the ½ sign is not LaTeX; no crash
+        ("\u00bd", "\\frac{1}{2}", True),  # unicode math reads as its LaTeX (mathequiv.unicode_to_latex)
+        ("\u00bd", "\\frac{1}{3}", False),
         ("5\U0001f600", "5", False),
         ("\u202e5", "5", False),  # right-to-left override
         ("5\x00", "5", False),
         ("\ud800", "5", False),  # a lone surrogate
         ("\\text{caf\u00e9}", "\\text{caf\u00e9}", True),
-        ("x\u00b2", "x^2", False),
+        ("x\u00b2", "x^2", True),
+        ("x\u00b2", "x^3", False),
     ],
 )
 def test_unicode(answer: str, gold: str, correct: bool) -> None:

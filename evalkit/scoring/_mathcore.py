@@ -114,6 +114,30 @@ def numbers_agree(g: Any, p: Any, rel_tol: float) -> bool:
     return any(_rel_close(a, b, rel_tol) for a in gvals for b in pvals)
 
 
+_I = sympy.Symbol("i")
+
+
+def complex_equal(g: Any, p: Any, rel_tol: float) -> bool:
+    """Complex numbers in any algebraic form (``2(1+i)`` = ``2 + 2i``, ``5e^{i\\pi/2}`` = ``5i``):
+    latex2sympy reads ``i`` as a plain symbol where it cannot tell, so when ``i`` is the only free
+    symbol on both sides it is taken as the imaginary unit and the two values are compared at
+    ``rel_tol``."""
+    if not (isinstance(g, Basic) and isinstance(p, Basic)):
+        return False
+    if isinstance(g, (sympy.Set, Relational, Boolean, Tuple)) or isinstance(
+        p, (sympy.Set, Relational, Boolean, Tuple)
+    ):
+        return False
+    syms = g.free_symbols | p.free_symbols
+    if not syms or {str(x) for x in syms} != {"i"}:
+        return False
+    sub = {x: sympy.I for x in syms}
+    a, b = sympy.N(g.subs(sub), 30), sympy.N(p.subs(sub), 30)
+    if not (a.is_number and b.is_number):
+        return False
+    return _rel_close(a, b, rel_tol) if sympy.Abs(a) + sympy.Abs(b) != 0 else True
+
+
 def compare(gold: str, pred: str, options: dict[str, Any]) -> tuple[bool, str]:
     """Is ``pred`` equivalent to ``gold``? Returns (equal, reason)."""
     rel_tol = float(options.get("rel_tol", DEFAULT_REL_TOL))
@@ -137,6 +161,8 @@ def compare(gold: str, pred: str, options: dict[str, Any]) -> tuple[bool, str]:
                 vetoed = True
     if vetoed:
         return False, "numbers_differ"
+    if any(complex_equal(g, p, rel_tol) for g in g_exprs for p in p_exprs):
+        return True, "equivalent_complex"
     g_strs = [x.strip() for x in gs if isinstance(x, str) and x.strip()]
     p_strs = [x.strip() for x in ps if isinstance(x, str) and x.strip()]
     if not g_exprs and not p_exprs and set(g_strs) & set(p_strs):

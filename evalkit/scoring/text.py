@@ -5,6 +5,8 @@ All functions are linear in the text length: model output is untrusted and may b
 
 from __future__ import annotations
 
+import re
+
 from evalkit.stops import cut_at_stop
 from evalkit.types import Completion
 
@@ -70,3 +72,38 @@ def answer_text(completion: Completion, stop: tuple[str, ...] | list[str]) -> tu
     if len(text) > MAX_SEARCH_CHARS:
         text = text[-MAX_SEARCH_CHARS:]
     return text, truncated
+
+
+# Chat-template and end-of-text tokens: `<|im_end|>`, `<|eot_id|>`, `<|endoftext|>`, `<|end|>`,
+# `<|im_start|>`, DeepSeek's fullwidth `<｜end▁of▁sentence｜>`, `</s>`, `<s>`, `<eos>`,
+# `<end_of_turn>`, `<start_of_turn>`, `[INST]`/`[/INST]`. What follows one is an invented next
+# turn (or the template's own text), never the answer to this question.
+_SPECIAL_TOKEN_RE = re.compile(
+    r"<[|\uff5c][^<>\n|\uff5c]{1,40}[|\uff5c]>|</?s>|<eos>|<(?:end|start)_of_turn>|\[/?INST\]"
+)
+# A role name that a leading turn-start token opens (`<|im_start|>assistant\n`).
+_ROLE_RE = re.compile(r"[ \t]*(?:assistant|model|gpt|bot)?[ \t]*:?[ \t]*\n?", re.IGNORECASE)
+
+
+def strip_chat_tokens(text: str) -> str:
+    """The text up to the first chat-template / end-of-text token.
+
+    Leading tokens (a template that echoes ``<|im_start|>assistant`` before the answer) are
+    dropped first; then the text is cut at the first remaining token, so an invented next turn
+    (``<|im_end|><|im_start|>user ...``, ``</s><s>[INST] ...``) and its answers do not count.
+    """
+    pos = 0
+    while True:
+        m = _SPECIAL_TOKEN_RE.match(text, pos)
+        if m is None:
+            stripped = text[pos:].lstrip()
+            if stripped != text[pos:] and _SPECIAL_TOKEN_RE.match(stripped):
+                pos = len(text) - len(stripped)
+                continue
+            break
+        pos = m.end()
+        role = _ROLE_RE.match(text, pos)
+        if role:
+            pos = role.end()
+    m = _SPECIAL_TOKEN_RE.search(text, pos)
+    return text[pos : m.start()] if m else text[pos:]
