@@ -161,6 +161,14 @@ def segments_cross(a0: Point, a1: Point, b0: Point, b1: Point) -> bool:
 
 def segment_hits_box(p0: Point, p1: Point, box: Box, pad: float = 1.0) -> bool:
     """Whether a segment passes through a box (sampled every ~2 px: boxes here are at least 8 px)."""
+    # Most boxes are nowhere near the segment: its bounding box settles those without sampling.
+    if (
+        max(p0[0], p1[0]) < box[0] - pad
+        or min(p0[0], p1[0]) > box[2] + pad
+        or max(p0[1], p1[1]) < box[1] - pad
+        or min(p0[1], p1[1]) > box[3] + pad
+    ):
+        return False
     n = max(2, int(math.hypot(p1[0] - p0[0], p1[1] - p0[1]) / 2))
     for i in range(n + 1):
         x = p0[0] + (p1[0] - p0[0]) * i / n
