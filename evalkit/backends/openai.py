@@ -252,7 +252,12 @@ class OpenAIBackend(BackendBase):
         except json.JSONDecodeError:
             raise _RequestFailed("transient", f"response is not JSON: {raw[:200]!r}") from None
         if not isinstance(data, dict) or not data.get("choices"):
-            raise _RequestFailed("transient", f"response has no choices: {str(data)[:300]}")
+            raise _RequestFailed("transient", redact_text(f"response has no choices: {str(data)[:300]}"))
+        choice = data["choices"][0]
+        # A choice with neither a chat message nor a completion text is not an answer (an empty one
+        # would be graded wrong): retried like any other broken response.
+        if not isinstance(choice, dict) or not (isinstance(choice.get("message"), dict) or "text" in choice):
+            raise _RequestFailed("transient", redact_text(f"response is not a completion: {str(data)[:300]}"))
         return data
 
     async def _with_retries(

@@ -201,16 +201,20 @@ def items_of(folder: Path) -> dict[tuple[str, str, int], tuple[str, bool | None]
     return out
 
 
-def assert_clean_records(folder: Path) -> None:
-    """Every line of records.jsonl is one whole record, and no record id appears twice."""
+def assert_clean_records(folder: Path, retried_errors: bool = False) -> None:
+    """Every line of records.jsonl is one whole record and no record id appears twice (with
+    ``retried_errors``: only an error followed by its retry)."""
     raw = (folder / "records.jsonl").read_bytes()
     assert raw.endswith(b"\n"), "a torn last line was left"
-    lines = raw.splitlines()
-    ids = []
-    for line in lines:
+    lines: dict[tuple, list[str]] = {}
+    for line in raw.splitlines():
         d = json.loads(line)
-        ids.append((d["task"], d["sample_id"], d["repeat"], d["key"]))
-    assert len(ids) == len(set(ids)), "a record was written twice"
+        lines.setdefault((d["task"], d["sample_id"], d["repeat"], d["key"]), []).append(d["status"])
+    for rid, statuses in lines.items():
+        if retried_errors:
+            assert all(s == "error" for s in statuses[:-1]), f"{rid} answered twice: {statuses}"
+        else:
+            assert len(statuses) == 1, f"{rid} written {len(statuses)} times"
 
 
 def assert_cache_intact(cache_dir: Path) -> None:
