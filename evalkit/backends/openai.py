@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -101,6 +102,19 @@ def usage_of(data: dict[str, Any]) -> Usage:
     usage = data.get("usage") or {}
     details = usage.get("completion_tokens_details") or {}
     return Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), details.get("reasoning_tokens"))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with lone surrogates (JSON may escape them, "\\ud800") replaced by U+FFFD: they cannot
+    be written as UTF-8, so one such answer would stop the run at the cache or the records."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _split_credentials(url: str) -> tuple[str, str | None]:
@@ -356,10 +370,10 @@ class OpenAIBackend(BackendBase):
             text = choice.get("text") or ""
         fr = choice.get("finish_reason")
         return Completion(
-            text=text,
+            text=valid_unicode(text),
             finish_reason="length" if fr == "length" else "stop",
             usage=usage_of(data),
-            reasoning=reasoning,
+            reasoning=valid_unicode(reasoning) if isinstance(reasoning, str) else reasoning,
             latency_s=latency,
             attempts=attempts,
         )
