@@ -1,7 +1,6 @@
 """Helpers of the fault-injection suite (conftest.py re-exports the fixtures): a local
-OpenAI-compatible server with a fault mode, small
-task folders written per test, and the real CLI started in its own process group (so a test can
-signal it the way a terminal or Slurm does)."""
+OpenAI-compatible server with a fault mode, small task folders written per test, and the real CLI
+started in its own process group (so a test can signal it the way a terminal or Slurm does)."""
 
 from __future__ import annotations
 
