@@ -45,9 +45,25 @@ def redact_url(url: str) -> str:
 _URL_RE = re.compile(r"https?://[^\s,@]*@[^\s,]*|https?://[^\s,]*\?[^\s,]*")
 
 
+# Secret values this process has handed to a server (API keys, URL passwords, secret body fields):
+# a server may echo them back in an error body, so every redacted text is cleaned of them too.
+_KNOWN_SECRETS: set[str] = set()
+MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
+
+
+def remember_secret(value: str | None) -> None:
+    """Redact ``value`` wherever it appears in text that goes through ``redact_text`` from now on."""
+    if value and len(value) >= MIN_SECRET_LEN:
+        _KNOWN_SECRETS.add(value)
+
+
 def redact_text(text: str) -> str:
-    """Redact credentials inside any URL in free text (specs, argv entries, error messages)."""
-    return _URL_RE.sub(lambda m: redact_url(m.group(0)), text)
+    """Redact credentials inside any URL in free text (specs, argv entries, error messages) and every
+    secret value this process has used."""
+    text = _URL_RE.sub(lambda m: redact_url(m.group(0)), text)
+    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def redact_spec(spec: str) -> str:

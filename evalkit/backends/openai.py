@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -31,7 +32,7 @@ from evalkit.backends.options import (
 )
 from evalkit.backends.retry import RETRYABLE, RetryPolicy, backoff_delay, classify_status, parse_retry_after
 from evalkit.errors import BackendError, NotSupported
-from evalkit.secrets import redact_mapping, redact_text
+from evalkit.secrets import is_secret_name, redact_mapping, redact_text, remember_secret
 from evalkit.types import BackendInfo, Completion, ErrorKind, Request, Usage
 
 # OpenAI's API accepts at most 4 stop sequences; the rest are applied client-side by the extractors.
@@ -103,6 +104,34 @@ def usage_of(data: dict[str, Any]) -> Usage:
     return Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), details.get("reasoning_tokens"))
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with lone surrogates (JSON may escape them, "\\ud800") replaced by U+FFFD: they cannot
+    be written as UTF-8, so one such answer would stop the run at the cache or the records."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """(the URL without user:password@, the basic-auth header value they make, or None)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    user, password = unquote(parts.username), unquote(parts.password or "")
+    remember_secret(password)
+    auth = aiohttp.BasicAuth(user, password).encode()
+    remember_secret(auth.split(" ", 1)[1])
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), auth
+
+
 class OpenAIBackend(BackendBase):
     """``openai:<base_url>@<model>``.
 
@@ -131,6 +160,9 @@ class OpenAIBackend(BackendBase):
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # user:password@ in the URL is sent as basic auth (aiohttp refuses it beside an API key) and
+        # kept out of every message; the identity still covers the URL as given.
+        self._url, self._basic_auth = _split_credentials(self.base_url)
         self.model = model
         self.api_key_env = api_key_env
         self.max_concurrency = int(concurrency)
@@ -140,6 +172,9 @@ class OpenAIBackend(BackendBase):
             raise BackendError(f"--model-arg endpoint={endpoint!r}: use auto, chat or completions")
         self.endpoint = endpoint
         self.extra_body = dict(extra_body or {})
+        for name, value in self.extra_body.items():
+            if is_secret_name(name):
+                remember_secret(str(value))
         shadowed = sorted(RESERVED_BODY & set(self.extra_body))
         if shadowed:
             raise BackendError(
@@ -202,7 +237,10 @@ class OpenAIBackend(BackendBase):
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.api_key_env)
         if key:
+            remember_secret(key)
             headers["Authorization"] = f"Bearer {key}"
+        elif self._basic_auth:
+            headers["Authorization"] = self._basic_auth
         return headers
 
     async def _get_session(self) -> aiohttp.ClientSession:
@@ -218,7 +256,7 @@ class OpenAIBackend(BackendBase):
         session = await self._get_session()
         try:
             async with session.get(
-                f"{self.base_url}/models", headers=self._headers(), timeout=aiohttp.ClientTimeout(total=15)
+                f"{self._url}/models", headers=self._headers(), timeout=aiohttp.ClientTimeout(total=15)
             ) as resp:
                 await resp.read()
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError) as e:
@@ -233,13 +271,15 @@ class OpenAIBackend(BackendBase):
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         session = await self._get_session()
         try:
-            async with session.post(f"{self.base_url}{path}", json=body, headers=self._headers()) as resp:
+            async with session.post(f"{self._url}{path}", json=body, headers=self._headers()) as resp:
                 raw = await resp.read()
                 kind = classify_status(resp.status)
                 if kind is not None:
                     msg = raw[:500].decode("utf-8", errors="replace")
-                    raise _RequestFailed(
-                        kind, f"HTTP {resp.status}: {msg}", parse_retry_after(resp.headers.get("Retry-After"))
+                    raise _RequestFailed(  # a server may echo the key in its error: redacted
+                        kind,
+                        redact_text(f"HTTP {resp.status}: {msg}"),
+                        parse_retry_after(resp.headers.get("Retry-After")),
                     )
         except _RequestFailed:
             raise
@@ -250,9 +290,14 @@ class OpenAIBackend(BackendBase):
         try:
             data = json.loads(raw)
         except json.JSONDecodeError:
-            raise _RequestFailed("transient", f"response is not JSON: {raw[:200]!r}") from None
+            raise _RequestFailed("transient", redact_text(f"response is not JSON: {raw[:200]!r}")) from None
         if not isinstance(data, dict) or not data.get("choices"):
-            raise _RequestFailed("transient", f"response has no choices: {str(data)[:300]}")
+            raise _RequestFailed("transient", redact_text(f"response has no choices: {str(data)[:300]}"))
+        choice = data["choices"][0]
+        # A choice with neither a chat message nor a completion text is not an answer (an empty one
+        # would be graded wrong): retried like any other broken response.
+        if not isinstance(choice, dict) or not (isinstance(choice.get("message"), dict) or "text" in choice):
+            raise _RequestFailed("transient", redact_text(f"response is not a completion: {str(data)[:300]}"))
         return data
 
     async def _with_retries(
@@ -325,10 +370,10 @@ class OpenAIBackend(BackendBase):
             text = choice.get("text") or ""
         fr = choice.get("finish_reason")
         return Completion(
-            text=text,
+            text=valid_unicode(text),
             finish_reason="length" if fr == "length" else "stop",
             usage=usage_of(data),
-            reasoning=reasoning,
+            reasoning=valid_unicode(reasoning) if isinstance(reasoning, str) else reasoning,
             latency_s=latency,
             attempts=attempts,
         )

@@ -58,10 +58,41 @@ for _module in (
     _module.register(app)
 
 
+def resume_command(argv: list[str]) -> str:
+    """The command line that resumes this one, with credentials in URLs and key=value options hidden."""
+    import shlex
+
+    from evalkit.secrets import redact_spec
+
+    return "evalkit " + shlex.join(redact_spec(a) for a in argv)
+
+
+def disk_error_message(e: OSError) -> str | None:
+    """One line for a full or read-only disk (what to do, and that what was written is kept); None
+    for other OS errors, which are bugs to show with their traceback."""
+    import errno
+
+    reasons = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EFBIG: "a file grew past the size this process may write",
+        errno.EROFS: "the file system is read-only",
+    }
+    if e.errno not in reasons:
+        return None
+    where = f" writing {e.filename}" if e.filename else ""
+    return (
+        f"{reasons[e.errno]}{where}; every record written before is kept whole: free space (or choose a "
+        f"writable --out) and run the same command again to resume"
+    )
+
+
 def main() -> None:
+    from evalkit import interrupt
     from evalkit.errors import EvalkitError
 
     debug = "--debug" in sys.argv or os.environ.get("EVALKIT_DEBUG") == "1"
+    interrupt.install()  # SIGINT and SIGTERM end with one line, not silence or a traceback
     try:
         app()
     except EvalkitError as e:
@@ -69,8 +100,18 @@ def main() -> None:
             raise
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except OSError as e:
+        message = disk_error_message(e)
+        if message is None or debug:
+            raise
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except (interrupt.Interrupted, KeyboardInterrupt) as e:
+        stop = e if isinstance(e, interrupt.Interrupted) else interrupt.Interrupted(2)
+        kept = stop.done or "every answer and file written so far is kept"
         typer.secho(
-            "interrupted: completed answers are saved; run the same command again to resume", err=True
+            f"interrupted by {stop.name}: {kept}; resume with: {resume_command(sys.argv[1:])}",
+            fg=typer.colors.YELLOW,
+            err=True,
         )
-        sys.exit(130)
+        sys.exit(stop.exit_code)

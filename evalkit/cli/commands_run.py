@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -20,6 +21,20 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
     if not (n >= 1 and 0 <= i < n):
         raise EvalkitError(f"--shard {value!r}: need 0 <= i < n")
     return i, n
+
+
+def _refusing_broken_items(then: Any, skip: bool) -> Any:
+    """A sample filter that refuses (or, with ``skip``, leaves out) broken items, then applies ``then``."""
+    from evalkit.tasks.check import refuse_broken_items
+
+    def sample_filter(task: Any, samples: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+        kept, info = refuse_broken_items(task, samples, skip, lambda line: typer.echo(line, err=True))
+        if then is None:
+            return kept, info
+        kept, more = then(task, kept)
+        return kept, {**info, **more}
+
+    return sample_filter
 
 
 # Long by declaration, not by logic: one typer option per line of the CLI reference; the body
@@ -124,6 +139,12 @@ def run(
         min=0,
         help="With --split post-cutoff: keep only items dated more than this many days after the cutoff.",
     ),
+    skip_broken_items: bool = typer.Option(
+        False,
+        "--skip-broken-items",
+        help="Leave out (and count) the items `tasks check` reports as broken, e.g. a gold letter "
+        "outside the item's options; without it such items stop the run before any request.",
+    ),
     exclude: Path | None = typer.Option(
         None,
         "--exclude",
@@ -139,6 +160,9 @@ def run(
     from evalkit.run.runner import RunConfig, run_evaluation
 
     sample_filter, filter_info = split_options_to_filter(split, model, cutoff, margin_days, exclude)
+    sample_filter = _refusing_broken_items(sample_filter, skip_broken_items)
+    if skip_broken_items:
+        filter_info = {**filter_info, "skip_broken_items": True}
 
     cfg = RunConfig(
         tasks=list(task),

@@ -23,6 +23,7 @@ from typing import Any
 from evalkit.backends import make_backend, parse_spec
 from evalkit.backends.base import Backend
 from evalkit.errors import EvalkitError
+from evalkit.interrupt import Interrupted, deferred_to
 from evalkit.run.cache import ResponseCache, default_cache_path
 from evalkit.run.engine import execute
 from evalkit.run.grading import CENSORED, TaskScorer
@@ -400,10 +401,36 @@ async def _run_async(cfg: RunConfig, backend: Backend, plans: list[TaskPlan]) ->
     except BaseException:
         await backend.aclose()
         raise
+    task = asyncio.current_task()
+    assert task is not None
     try:
-        return await _run_locked(cfg, backend, plans, folder)
+        # SIGINT/SIGTERM cancel this task at its next await, never inside a record write.
+        with deferred_to(task) as received:
+            try:
+                return await _run_locked(cfg, backend, plans, folder)
+            except asyncio.CancelledError:
+                if not received:
+                    raise
+                raise _interrupted(folder, plans, cfg, received[0]) from None
     finally:
         lock.release()
+
+
+def _interrupted(folder: RunFolder, plans: list[TaskPlan], cfg: RunConfig, signum: int) -> Interrupted:
+    """The Interrupted to raise after a signal stopped the run: the manifest says which signal, the
+    message how many answers are kept."""
+    stopped = Interrupted(signum)
+    manifest = folder.manifest
+    if manifest is not None:
+        manifest.update(status="stopped", stopped=now_iso(), stop_reason=f"interrupted by {stopped.name}")
+        folder.write_manifest(manifest)
+    requests = [r for p in plans for r in p.requests]
+    current = answers_for(requests, folder.latest(), cfg.topup_censored)
+    n_done = sum(
+        1 for r in requests if (rec := current.get((r.task, r.sample_id, r.repeat, r.key))) and rec.ok
+    )
+    stopped.done = f"{n_done} of {len(requests)} answers done and saved in {folder.path}"
+    return stopped
 
 
 async def _run_locked(

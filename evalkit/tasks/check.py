@@ -412,3 +412,45 @@ def format_report(rep: CheckReport, show: int = 20) -> list[str]:
                 lines.append("      completion: " + shown.replace("\n", "\n                  "))
     lines.append(f"  {'PASS' if rep.ok else 'FAIL'} in {rep.seconds:.1f} s")
     return lines
+
+
+# What `evalkit run` refuses ----------------------------------------------------------------------
+def broken_items(task: LoadedTask, samples: Sequence[Sample]) -> list[ItemProblem]:
+    """The items `tasks check` reports that cannot be graded as written (an empty question or gold,
+    a gold letter outside the item's options, a non-integer gold for the integer grader). A missing
+    date is not among them: it only keeps the item out of cutoff splits."""
+    is_letter = extractor_entry(task.spec.extract.name).answer_kind == "letter"
+    return [
+        p
+        for s in samples
+        for p in _data_problems(task.spec, s, is_letter)
+        if not p.message.startswith("no date")
+    ]
+
+
+def refuse_broken_items(
+    task: LoadedTask, samples: list[Sample], skip: bool, warn: Callable[[str], None]
+) -> tuple[list[Sample], dict[str, object]]:
+    """``samples`` when none is broken; else a TaskError naming the first, or (``skip``) the
+    others, with the skipped ids for the manifest and one warning line."""
+    if not samples:
+        files = task.spec.dataset.files or []
+        where = f"data file {', '.join(files)}" if files else "its dataset"
+        raise TaskError(f"{task.path}: task {task.spec.name}: no items in {where}; nothing to evaluate")
+    problems = broken_items(task, samples)
+    if not problems:
+        return samples, {}
+    bad = sorted({p.sample_id for p in problems})
+    first = problems[0]
+    if not skip:
+        more = f" (and {len(bad) - 1} more item(s))" if len(bad) > 1 else ""
+        raise TaskError(
+            f"{task.path}: task {task.spec.name}: item {first.sample_id}: {first.message}{more}\n"
+            f"fix the data (`evalkit tasks check {task.spec.name}` lists them) or pass "
+            f"--skip-broken-items to leave them out"
+        )
+    warn(
+        f"task {task.spec.name}: skipped {len(bad)} broken item(s) (--skip-broken-items), e.g. item "
+        f"{first.sample_id}: {first.message}"
+    )
+    return [s for s in samples if s.id not in set(bad)], {"skipped_broken": bad}

@@ -19,6 +19,9 @@ from evalkit.errors import DataError
 from evalkit.jsonl import read_jsonl
 
 MIRROR_SUFFIXES = (".jsonl", ".parquet", ".json")
+# No benchmark item is a megabyte of text: a longer line of a JSON-lines or CSV file is broken data
+# (a file glued onto one line, a binary blob), refused before it becomes a prompt.
+MAX_LINE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ def set_offline() -> None:
 def read_rows_file(path: Path) -> list[dict[str, Any]]:
     """Read .jsonl, .json (a list, or an object with a 'data'/'rows' list), .csv or .parquet."""
     suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".csv"):
+        check_text_file(path, max_line=None if suffix == ".json" else MAX_LINE_BYTES)
     try:
         if suffix == ".jsonl":
             return [obj for _, obj in read_jsonl(path)]
@@ -69,6 +74,29 @@ def read_rows_file(path: Path) -> list[dict[str, Any]]:
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
     raise DataError(f"{path}: unsupported format {suffix!r}; use .jsonl, .json, .csv or .parquet")
+
+
+def check_text_file(path: Path, max_line: int | None = MAX_LINE_BYTES) -> None:
+    """Refuse, naming ``file:line``, a byte that is not UTF-8 and a line longer than ``max_line``."""
+    try:
+        with path.open("rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                if max_line is not None and len(raw) > max_line:
+                    raise DataError(
+                        f"{path}:{lineno}: the line is {len(raw) / 1e6:.1f} MB, more than the "
+                        f"{max_line / 1e6:.1f} MB an item may take; is the file broken?"
+                    )
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(
+                        f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column "
+                        f"{e.start + 1}: {e.reason}); save the file as UTF-8"
+                    ) from None
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

@@ -123,21 +123,54 @@ def _check_scorer(path: Path, root: yaml.Node | None, loc: list[Any], scorer: Sc
     return problems
 
 
+# The variables a prompt template sees (evalkit.tasks.prompt.sample_context, plus fewshot and each
+# fields.meta name) and the Jinja globals a prompt may use; any other name is an error at load time.
+SAMPLE_VARIABLES = frozenset({"id", "question", "answer", "choices", "letters", "options", "date", "meta"})
+TEMPLATE_GLOBALS = frozenset({"fewshot", "range", "namespace", "joiner", "dict", "loop"})
+
+
+def _template_problems(src: str, known: frozenset[str]) -> list[tuple[int, str]]:
+    """(line within the template, problem) for names the template cannot see and for attributes
+    that start with an underscore (``cycler.__init__.__globals__``: never a prompt's business)."""
+    from jinja2 import meta, nodes
+
+    tree = jinja2.Environment().parse(src)
+    problems = []
+    for name in sorted(meta.find_undeclared_variables(tree) - known):
+        line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), 1)
+        problems.append((line, f"unknown variable {name!r} (variables: {', '.join(sorted(known))})"))
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(attr, str) and attr.startswith("_"):
+            problems.append((node.lineno, f"attribute {attr!r} is not allowed (names starting with _)"))
+    return problems
+
+
 def _check_templates(path: Path, root: yaml.Node | None, spec: TaskSpec) -> list[str]:
     problems = []
-    env = jinja2.Environment()
+    known = SAMPLE_VARIABLES | TEMPLATE_GLOBALS | {k for k in spec.fields.meta if k.isidentifier()}
     for key in ("template", "system"):
         src = getattr(spec.prompt, key)
         if src is None:
             continue
+        base = _node_line(root, ["prompt", key]) or 0
         try:
-            env.parse(src)
+            found = _template_problems(src, known)
         except jinja2.TemplateSyntaxError as e:
-            base = _node_line(root, ["prompt", key]) or 0
-            problems.append(
-                f"{path}:{base + (e.lineno or 1)}: prompt.{key}: Jinja2 syntax error: {e.message}"
-            )
+            found = [(e.lineno or 1, f"Jinja2 syntax error: {e.message}")]
+        # A block scalar (|) starts on the line after its key; a quoted one on the key's line.
+        offset = 0 if _is_inline(root, key) else 1
+        problems += [f"{path}:{base + offset + line - 1}: prompt.{key}: {msg}" for line, msg in found]
     return problems
+
+
+def _is_inline(root: yaml.Node | None, key: str) -> bool:
+    node = root
+    for part in ("prompt", key):
+        if not isinstance(node, yaml.MappingNode):
+            return True
+        node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+    return not (isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"))
 
 
 def _check_components(path: Path, root: yaml.Node | None, spec: TaskSpec) -> list[str]:
@@ -156,7 +189,13 @@ def load_task_file(path: str | os.PathLike[str]) -> LoadedTask:
         raw = p.read_bytes()
     except OSError as e:
         raise TaskError(f"{p}: cannot read task file ({e.strerror})") from None
-    text = raw.decode("utf-8", errors="replace")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise TaskError(
+            f"{p}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x}: {e.reason}); save the file as UTF-8"
+        ) from None
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)

@@ -7,18 +7,36 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from evalkit.errors import TaskError
 from evalkit.tasks.loader import LoadedTask
 from evalkit.types import Message, Sample
 
+MAX_REPEAT = 10_000  # 'x' * n and [..] * n in a prompt: more is a memory bomb, not a prompt
+MAX_EXPONENT = 1_000
+
+
+class PromptEnvironment(SandboxedEnvironment):
+    """Jinja's sandbox (no attribute starting with _, no unsafe calls, range capped) that also
+    refuses the arithmetic that would exhaust memory or time: a huge repeat or power."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponent {right} is larger than a prompt needs ({MAX_EXPONENT})")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and n > MAX_REPEAT:
+                    raise SecurityError(f"repeating a sequence {n} times (at most {MAX_REPEAT})")
+        return super().call_binop(context, operator, left, right)
+
 
 @lru_cache(maxsize=1)
 def _env() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
-    )
+    return PromptEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
 
 @lru_cache(maxsize=256)
@@ -60,6 +78,10 @@ def render(
         ) from None
     except jinja2.TemplateError as e:
         raise TaskError(f"{task.path}: prompt: {e} while rendering item {sample.id}") from None
+    except Exception as e:  # the template's own arithmetic or filters (`question + 1`, a huge range)
+        raise TaskError(
+            f"{task.path}: prompt: {type(e).__name__}: {e} while rendering item {sample.id}"
+        ) from None
     if p.format == "completion":
         return None, body
     msgs = []
