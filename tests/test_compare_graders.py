@@ -125,6 +125,7 @@ def test_rescore_command_prints_the_summary(tmp_path: Path) -> None:
     assert bad.exit_code != 0
 
 
+@pytest.mark.slow  # three graders over a file in subprocesses
 def test_grade_file_compare_graders(tmp_path: Path) -> None:
     src = tmp_path / "answers.jsonl"
     lines = [
@@ -143,6 +144,7 @@ def test_grade_file_compare_graders(tmp_path: Path) -> None:
     assert rows[0]["graders"]["official"] == {"extracted": None, "correct": False}
 
 
+@pytest.mark.slow  # a subprocess run with the sandbox
 def test_graders_that_call_sympy_never_run_in_the_evaluating_process(tmp_path: Path) -> None:
     run = make_run(tmp_path)
     code = (

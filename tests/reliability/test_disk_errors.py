@@ -14,6 +14,8 @@ from harness import assert_clean_records, cli, items_of, run_args, write_task
 
 from evalkit.store import RunFolder
 
+pytestmark = pytest.mark.slow  # subprocess runs and real servers: the full tier (make test)
+
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:

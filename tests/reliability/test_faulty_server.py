@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from faults import BAIT, TRANSIENT
 from harness import assert_clean_records, cli, model_letter, run_args
 
 from evalkit.store import RunFolder
+
+pytestmark = pytest.mark.slow  # subprocess runs and real servers: the full tier (make test)
 
 RECOVERED = {i: name for i, name in enumerate(TRANSIENT)}  # item -> fault on its first attempt only
 TRICKLE, NULL = len(TRANSIENT), len(TRANSIENT) + 1

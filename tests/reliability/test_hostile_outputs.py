@@ -14,6 +14,8 @@ from test_scoring_adversarial import LIMIT_S, check
 from evalkit.scoring.mathequiv import clear_cache
 from evalkit.scoring.sandbox import default_sandbox
 
+pytestmark = pytest.mark.slow  # subprocess runs and real servers: the full tier (make test)
+
 MARKER = Path("/tmp") / f"evalkit-PWNED-{uuid.uuid4().hex}"
 HOSTILE = {
     "code in boxed": f"\\boxed{{__import__('os').system('touch {MARKER}')}}",

@@ -27,6 +27,8 @@ from harness import (
 
 from evalkit.store import RunFolder
 
+pytestmark = pytest.mark.slow  # subprocess runs and real servers: the full tier (make test)
+
 KILLS = {"run": 0, "rescore": 0, "merge": 0}  # kills survived, for the report at the end
 
 

@@ -15,6 +15,8 @@ from harness import assert_cache_intact, assert_clean_records, cli, items_of, ru
 from evalkit.run.judge import JudgeOptions, judge_folder
 from evalkit.store import RunFolder, RunFolderBusy
 
+pytestmark = pytest.mark.slow  # subprocess runs and real servers: the full tier (make test)
+
 
 def _running(url: str, task_dir: Path, out: Path):
     """A run that holds ``out`` (its first answer is on disk) for several seconds more."""

@@ -14,6 +14,8 @@ import pytest
 from aiohttp import web
 from harness import cli, write_task
 
+pytestmark = pytest.mark.slow  # subprocess runs and real servers: the full tier (make test)
+
 SECRETS = {
     "OPENAI_API_KEY": "sk-envdefault-7f3a9c1e5b",
     "MY_LAB_CRED": "sk-named-2d8e4b6f0a",
