@@ -96,6 +96,8 @@ def evalkit_choice(cases: Sequence[dict[str, Any]], threads: int) -> list[str | 
 
 
 _DELIMITED = ("$", "\\(", "\\[", "\\boxed")
+# Suites whose tests hand math-verify's parse (lighteval's is math-verify) the gold as written.
+_GOLD_AS_GIVEN = ("Math-Verify", "huggingface/lighteval")
 
 
 def mv_gold_text(case: dict[str, Any]) -> str:
@@ -104,7 +106,7 @@ def mv_gold_text(case: dict[str, Any]) -> str:
     hands math-verify the reference solution, where that answer sits in math mode, so a bare gold is
     wrapped in ``$...$`` (its expression extraction alone would read ``4\\sqrt{2}`` as ``4``)."""
     gold = str(case["gold"])
-    if case["source"].startswith("Math-Verify") or any(d in gold for d in _DELIMITED):
+    if case["source"].startswith(_GOLD_AS_GIVEN) or any(d in gold for d in _DELIMITED):
         return gold
     return f"${gold}$"
 
@@ -261,7 +263,9 @@ def _source_group(c: dict[str, Any]) -> str:
     s = c["source"]
     if s.startswith("Math-Verify"):
         return "Math-Verify tests"
-    return "hand-written" if s.startswith("hand-written") else "model outputs"
+    if s.startswith("hand-written") or s.startswith("SmolLM2"):
+        return "hand-written" if s.startswith("hand-written") else "model outputs"
+    return s.split()[0]  # another project's suite: its owner/name
 
 
 def _fmt(s: dict[str, Any], errors: str = "false_positives", misses: str = "false_negatives") -> str:
@@ -284,8 +288,8 @@ def table(title: str, rows: dict[str, dict[str, dict[str, Any]]], names: Sequenc
     return "\n".join(out)
 
 
-def _math_part(corpus: Path, args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
-    cases = read_jsonl(corpus / "math.jsonl")
+def _math_part(path: Path, args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
+    cases = read_jsonl(path)
     t0 = time.perf_counter()
     ek = evalkit_math(cases, args.threads)
     t_ek = time.perf_counter() - t0
@@ -385,6 +389,13 @@ def main() -> None:
     ap.add_argument(
         "--corpus", type=Path, default=DEFAULT_CORPUS, help="folder with math.jsonl, choice.jsonl"
     )
+    ap.add_argument(
+        "--math-file",
+        type=Path,
+        default=None,
+        help="grade this math file (same schema, e.g. the held-out heldout.jsonl) instead of DIR/math.jsonl; "
+        "the choice part is then skipped",
+    )
     ap.add_argument("--out", type=Path, default=None, help="write the results (and per-case verdicts) here")
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds per math-verify case")
     ap.add_argument("--workers", type=int, default=2, help="math-verify worker processes")
@@ -405,10 +416,11 @@ def main() -> None:
     )
     result: dict[str, Any] = {"header": header}
     lines = [header, ""]
-    if (args.corpus / "math.jsonl").exists():
-        result["math"], part = _math_part(args.corpus, args)
-        lines += part + [""]
-    if (args.corpus / "choice.jsonl").exists():
+    math_file = args.math_file or args.corpus / "math.jsonl"
+    if math_file.exists():
+        result["math"], part = _math_part(math_file, args)
+        lines += [f"math file: {math_file.name}"] + part + [""]
+    if args.math_file is None and (args.corpus / "choice.jsonl").exists():
         result["choice"], part = _choice_part(args.corpus, args)
         lines += part
     print("\n".join(lines))

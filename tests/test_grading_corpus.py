@@ -1,5 +1,6 @@
-"""evalkit's math grading on the labelled corpus (tests/grading_corpus/math.jsonl) is at least as
-accurate as plain math-verify, with no more false positives (evalkit issue 11).
+"""evalkit's math grading on the labelled corpora is at least as accurate as plain math-verify, with
+no more false positives (evalkit issue 11): the development corpus (tests/grading_corpus/math.jsonl,
+tuned on) and the held-out one (heldout.jsonl: other projects' grader suites, for an honest estimate).
 
 Runs in-process through the runner's scoring path (``boxed`` extractor + ``math`` grader, with each
 case's ``finish_reason``); ``bench/grader_accuracy.py`` prints the full table against math-verify.
@@ -16,16 +17,18 @@ import pytest
 from evalkit.scoring.registry import score_completion
 from evalkit.types import Completion, Sample, ScoringContext
 
-CORPUS = Path(__file__).parent / "grading_corpus" / "math.jsonl"
-# Plain math-verify 0.9.0 on this corpus, measured with bench/grader_accuracy.py on 2026-12-01
-# (commit 9242a8f; 435 cases): right on 399, 5 false positives.
-MATH_VERIFY_RIGHT = 399
-MATH_VERIFY_FALSE_POSITIVES = 5
+CORPUS = Path(__file__).parent / "grading_corpus"
+# Plain math-verify 0.9.0, measured with bench/grader_accuracy.py on 2026-12-01:
+# (file, cases, math-verify right, math-verify false positives)
+MEASURED = [
+    ("math.jsonl", 435, 399, 5),  # commit 9242a8f
+    ("heldout.jsonl", 165, 126, 0),  # commit 0c51a40 (--math-file)
+]
 
 
-@pytest.mark.slow  # ~10 s: 435 cases, about a third through the sandboxed worker
-def test_evalkit_at_or_above_math_verify_on_the_corpus() -> None:
-    cases = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _grade_corpus(name: str) -> tuple[list[dict], Counter[str], list[tuple]]:
+    text = (CORPUS / name).read_text(encoding="utf-8")
+    cases = [json.loads(line) for line in text.splitlines() if line.strip()]
     counts: Counter[str] = Counter()
     wrong = []
     for i, c in enumerate(cases):
@@ -37,6 +40,31 @@ def test_evalkit_at_or_above_math_verify_on_the_corpus() -> None:
         else:
             wrong.append((c["class"], c["equal"], c["pred"][-80:], c["gold"][-40:]))
         counts["fp"] += bool(grade.correct and not c["equal"])
-    assert len(cases) == 435
-    assert counts["right"] >= MATH_VERIFY_RIGHT, wrong
-    assert counts["fp"] <= MATH_VERIFY_FALSE_POSITIVES, [w for w in wrong if not w[1]]
+    return cases, counts, wrong
+
+
+@pytest.mark.slow  # ~10 s a file: about a third of the cases go through the sandboxed worker
+@pytest.mark.parametrize(("name", "n_cases", "mv_right", "mv_false_positives"), MEASURED)
+def test_evalkit_at_or_above_math_verify_on_the_corpus(
+    name: str, n_cases: int, mv_right: int, mv_false_positives: int
+) -> None:
+    cases, counts, wrong = _grade_corpus(name)
+    assert len(cases) == n_cases
+    assert counts["right"] >= mv_right, wrong
+
+
+_ORDERED_LISTS_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="known gap: evalkit's worker compares a bare comma list (`10, 4, -2` vs `4, 10, -2`) as a "
+    "set; hendrycks/math's test_order and test_decimals label it ordered, math-verify agrees (2 FP)",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "mv_false_positives"),
+    [("math.jsonl", 5), pytest.param("heldout.jsonl", 0, marks=_ORDERED_LISTS_GAP)],
+)
+def test_evalkit_no_more_false_positives_than_math_verify(name: str, mv_false_positives: int) -> None:
+    _cases, counts, wrong = _grade_corpus(name)
+    assert counts["fp"] <= mv_false_positives, [w for w in wrong if not w[1]]

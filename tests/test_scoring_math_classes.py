@@ -14,7 +14,7 @@ from evalkit.scoring.extractors.math import (
     repair_braces,
     value_of_sentence,
 )
-from evalkit.scoring.latex import answer_shape, box_gap_kind, group_digits, read_boxes
+from evalkit.scoring.latex import answer_shape, box_gap_kind, gold_answer, group_digits, read_boxes
 from evalkit.scoring.mathequiv import (
     ascii_relations,
     clock_seconds,
@@ -279,3 +279,48 @@ def test_guards_kept() -> None:
     assert not math_equal("1 - \\frac{1}{e}", "1 + \\frac{1}{e}").equal
     assert not graded("Using the distance formula, the diagonal is \\(4\\sqrt{2}\\) units long.", "4")
     assert not math_equal("1,2,3,\\ldots", "3,2,1,\\ldots").equal
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules from the held-out corpus (tests/grading_corpus/heldout.jsonl: other projects' suites)
+
+
+def test_prose_in_any_script_is_not_a_bare_answer() -> None:
+    # a CJK or accented sentence is prose: its final value is read, not the whole line
+    assert extract_math_answer("地块面积是4000千克")[1] == "last_number"
+    assert graded("计划的比例为13/28", "13/28") and graded(
+        "来计算时间：因此，水池中水将在300分钟内被放完。", "300"
+    )
+    # negative: a short answer in another script stays a bare answer; a Greek letter is not a word
+    assert extract_math_answer("北京") == ("北京", "bare")
+    assert extract_math_answer("2\u03c0") == ("2\u03c0", "bare")
+    assert not graded("计划的比例为13/29", "13/28")
+
+
+def test_cjk_sentence_ends() -> None:
+    assert graded("首先有3只鸟。因此，一共有13只鸟", "13")
+    assert graded("答案：每份应该是 (\\frac{2}{5}) 吨。", "2/5")
+    # negative: the value is the final sentence's, not an earlier one's
+    assert not graded("总共有13只鸟。因此，现在有10只", "13")
+
+
+def test_cjk_measure_word_after_a_number_is_a_unit() -> None:
+    assert strip_number_decorations("858颗", bare_units=False) == ("858", False)
+    assert graded("因此，瑞秋的数学作业比阅读作业多 **3页**。", "3")
+    # negative: the number still has to match; a CJK word before the number is not a unit
+    assert not graded("因此多 **4页**。", "3")
+    assert strip_number_decorations("第3", bare_units=False) == ("第3", False)
+
+
+def test_a_bold_heading_is_not_the_answer() -> None:
+    assert graded("1. **确定数量**：11 * 9 = 99 2. **结论**：Haley总共有99颗弹珠。", "99")
+    assert graded("**Conclusion**: so she has 99 marbles.", "99")
+    # negative: a bold value without a colon after it is still the answer
+    assert extract_math_answer("so the total is **99** marbles, then 3 more") == ("99", "bold")
+
+
+def test_a_trailing_backslash_in_the_gold_is_broken_latex() -> None:
+    assert graded("185", "185\\") and graded("185\\", "185\\")
+    # negative: a row break `\\` stays, and the number still has to match
+    assert not graded("186", "185\\")
+    assert gold_answer("\\begin{pmatrix}1\\\\2\\end{pmatrix}") == "\\begin{pmatrix}1\\\\2\\end{pmatrix}"

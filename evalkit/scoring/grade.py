@@ -122,7 +122,7 @@ def grade_choice_official_compatible(extraction: Extraction, sample: Sample, ctx
 
 
 @register_grader(
-    "math", options=("timeout_s", "rel_tol", "max_chars", "set_relation", *_POINT_OPTIONS), version=1
+    "math", options=("timeout_s", "rel_tol", "max_chars", "set_relation", *_POINT_OPTIONS), version=2
 )
 def grade_math(extraction: Extraction, sample: Sample, ctx: ScoringContext) -> Grade:
     """Mathematical equivalence (see mathequiv.py): exact fast paths in-process, math-verify and

@@ -373,4 +373,13 @@ def gold_answer(gold: str) -> str:
         found = read_boxes(gold.replace("\\\\boxed", "\\boxed"))
         if found is not None and found[0].strip():
             return found[0]
-    return gold
+    return strip_trailing_backslash(gold)
+
+
+def strip_trailing_backslash(s: str) -> str:
+    """Broken LaTeX: a lone backslash that ends an answer escapes nothing (``185\\`` -> ``185``);
+    a ``\\\\`` row break stays."""
+    t = s.rstrip()
+    while t.endswith("\\") and not t.endswith("\\\\"):
+        t = t[:-1].rstrip()
+    return t if t != s.rstrip() else s

@@ -305,6 +305,8 @@ _UNITS = (
     "sq\\.? ?(?:ft|m|in|cm)|cents?|degrees?|radians?|rad|people|students|cm\\^?[23]|m\\^?[23]|"
     "in\\^?[23]|ft\\^?[23]"
 )
+# A CJK measure word or unit written straight after a number (`3页`, `858颗`, `4000千克`, `300分钟`).
+_CJK_UNIT_RE = re.compile(r"\s*[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]{1,4}$")
 _SINGLE_LETTER_UNITS = frozenset({"m", "g", "s", "h", "l", "L"})
 _UNIT_WORD_RE = re.compile(rf"\s*(?<![A-Za-z])(?:{_UNITS})(?:\s*\^\s*\{{?[23]\}}?)?\.?$")
 
@@ -326,6 +328,9 @@ def strip_number_decorations(s: str, *, bare_units: bool) -> tuple[str, bool]:
             t, pct = t[: m.start()], True
         t = _DEGREE_WORD_RE.sub("", t)
         t = _TEXT_UNIT_RE.sub("", t)
+        m = _CJK_UNIT_RE.search(t)
+        if m and t[: m.start()].rstrip()[-1:].isdigit():
+            t = t[: m.start()]
         m = _UNIT_WORD_RE.search(t)
         if m and t[: m.start()].strip() and t[: m.start()].rstrip()[-1:].isdigit():
             unit = m.group(0).strip().rstrip(".")

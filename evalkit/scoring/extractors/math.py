@@ -40,7 +40,8 @@ _ANSWER_RE = re.compile(
 )
 _BOLD_RE = re.compile(r"\*\*(?P<ans>[^*\n]{1,300})\*\*")
 _BOLD_LABEL_RE = re.compile(r"^(?:final\s+)?answer\s*:\s*", re.IGNORECASE)
-_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+# Words of any script (`answer`, `réponse`, `答案`); digits, `_` and LaTeX command names are not.
+_PROSE_WORD_RE = re.compile(r"(?<![\\\w])[^\W\d_]{2,}")
 
 
 def _minerva(text: str) -> str | None:
@@ -76,7 +77,8 @@ def find_answer_line(text: str) -> tuple[str, str] | None:
         ans = clean_answer(m.group("ans"))
         if ans:
             return ans, "answer_line"
-    bolds = list(_BOLD_RE.finditer(text))
+    # A bold span followed by a colon is a heading (`**Conclusion**: ...`, `**结论**：`), not an answer.
+    bolds = [b for b in _BOLD_RE.finditer(text) if text[b.end() : b.end() + 1] not in (":", "\uff1a")]
     if bolds:
         ans = clean_answer(bolds[-1].group("ans"))
         if ans:
@@ -181,12 +183,13 @@ _MATH_SPAN_RE = re.compile(
     r"|(?<![\\$])\$(?!\$)(?P<d>(?:\\\$|[^$]){1,1000}?)(?<!\\)\$",
     re.DOTALL,
 )
-# Sentence ends outside math: a full stop, ! or ? before a space or the end, or a line break.
-_SENTENCE_END_RE2 = re.compile(r"[.!?](?=\s|$)|\n")
+# Sentence ends outside math: a full stop, ! or ? before a space or the end, a CJK full stop, ！ or ？,
+# or a line break.
+_SENTENCE_END_RE2 = re.compile(r"[.!?](?=\s|$)|[\u3002\uff01\uff1f]|\n")
 # A formula outside math: numbers (grouped, decimal, fraction, percent, currency), clock times,
 # one-letter variables, operators and unicode math; runs of these between words.
 _FORMULA_RE = re.compile(
-    r"(?:(?<![A-Za-z'\u2019])[A-Za-z](?![A-Za-z'\u2019])|[$€£¥]?\d[\d,.:/]*%?|[√∛π∞≤≥≠∈±×÷°²³½⅓⅔¼¾\-+*/^=<>()\[\]{}]"
+    r"(?:(?<![A-Za-z'\u2019])[A-Za-z](?![A-Za-z'\u2019])|\\(?:d|t)?frac|\\sqrt|[$€£¥]?\d[\d,.:/]*%?|[√∛π∞≤≥≠∈±×÷°²³½⅓⅔¼¾\-+*/^=<>()\[\]{}]"
     r"|\s(?=[\w√π$€£(\[\-+=<>≤≥≠∈]))+"
 )
 _AM_PM_RE = re.compile(r"(?<![A-Za-z])([AaPp])\.\s?([Mm])\.")  # `a.m.` ends no sentence
@@ -212,7 +215,7 @@ def final_value(sentence: str, first: bool = False) -> tuple[str, str] | None:
         masked = masked[:a] + "\x01" * (b - a) + masked[b:]
     found: list[tuple[int, int, str, str]] = [(a, b, inner, "last_math") for a, b, inner in spans]
     for m in _FORMULA_RE.finditer(masked):
-        run = m.group(0).strip().rstrip(".,;:!?=").strip()
+        run = m.group(0).strip().strip("*").rstrip(".,;:!?=").strip()  # `**3**`: markdown bold
         run = _ARTICLE_RE.sub("", run)
         if not run or not any(c.isdigit() or c in "√∛π∞½⅓⅔¼¾" for c in run):
             continue
@@ -344,7 +347,7 @@ def _example_boxed(answer: str, boxed: bool) -> str:
 
 
 @register_extractor(
-    "boxed", options=("fallback", "bare", "bare_max_chars"), version=2, example_answer=_example_boxed
+    "boxed", options=("fallback", "bare", "bare_max_chars"), version=3, example_answer=_example_boxed
 )
 def extract_boxed(completion: Completion, sample: Sample, ctx: ScoringContext) -> Extraction:
     """The math answer by the cascade above: the last ``\\boxed{}``/``\\fbox{}`` (balanced
@@ -368,7 +371,7 @@ def _example_answer_line(answer: str, boxed: bool) -> str:
 
 
 @register_extractor(
-    "answer_line", options=("bare", "bare_max_chars"), version=2, example_answer=_example_answer_line
+    "answer_line", options=("bare", "bare_max_chars"), version=3, example_answer=_example_answer_line
 )
 def extract_answer_line(completion: Completion, sample: Sample, ctx: ScoringContext) -> Extraction:
     """The stated answer (rule 2 of the cascade): Minerva's "The final answer is X. I hope it is
@@ -417,7 +420,7 @@ def _example_integer(answer: str, boxed: bool) -> str:
     return f"{EXAMPLE_REASONING}\nThe answer is {answer}."
 
 
-@register_extractor("integer", options=("last_number", "bare"), version=2, example_answer=_example_integer)
+@register_extractor("integer", options=("last_number", "bare"), version=3, example_answer=_example_integer)
 def extract_integer(completion: Completion, sample: Sample, ctx: ScoringContext) -> Extraction:
     """An integer answer (AIME 0-999): the last box, else the stated answer line, else a bare
     number; ``last_number: true`` also accepts the last integer in the text.
