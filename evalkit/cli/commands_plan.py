@@ -40,6 +40,17 @@ def _item_count(loaded_task: Any, data_dir: str | None, pilots: list[Path]) -> i
         raise
 
 
+def _temperature(spec: Any, pilots: list[Path]) -> float:
+    """The sampling temperature the pilots ran at (their --temperature), else the task's."""
+    from evalkit.store import RunFolder
+
+    for p in pilots:
+        overrides = ((RunFolder(p).manifest or {}).get("parameters") or {}).get("overrides") or {}
+        if overrides.get("temperature") is not None:
+            return float(overrides["temperature"])
+    return float(spec.generation.temperature)
+
+
 def plan(
     task: str = typer.Option(..., "--task", "-t", help="Task name or path to a task YAML."),
     delta: float = typer.Option(..., "--delta", help="Difference to detect, in points (3 = 3 points)."),
@@ -87,7 +98,7 @@ def plan(
     loaded = discover(tasks_dir).get(task)
     spec = loaded.spec
     n_items = items or _item_count(loaded, data_dir, pilot)
-    deterministic = spec.kind == "loglikelihood_choice" or spec.generation.temperature == 0
+    deterministic = spec.kind == "loglikelihood_choice" or _temperature(spec, pilot) == 0
     share = 0.0 if deterministic else within_share
     values = [_pilot_values(p, spec.name) for p in pilot]
     spreads = []

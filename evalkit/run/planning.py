@@ -217,7 +217,7 @@ def format_plan(plan: ComparisonPlan, task: str, spreads: Sequence[ItemSpread]) 
     for s in spreads:
         lines.append(
             f"  {s.source}: mean {100 * s.mean:.1f}%, between-item sd {math.sqrt(s.between):.3f}, "
-            f"within-item variance {s.within:.3f} ({s.n_items} items, {s.answers_per_item:g} answers each)"
+            f"within-item variance {s.within:.3f} ({s.n_items} items, {s.answers_per_item:g} answers/item)"
         )
     lines.append(
         f"  correlation of the two models' per-item pass rates: {plan.correlation:.2f} "
