@@ -237,6 +237,8 @@ def _cut_torn_tail(path: Path) -> None:
 def _planned(entry: Mapping[str, Any]) -> tuple[int | None, int]:
     """(token budget, repeats) a manifest's task entry planned."""
     budget = (entry.get("generation") or {}).get("max_tokens")
+    if entry.get("repeats_max"):  # per-item repeats (adaptive sampling): the most any item got
+        return budget, int(entry["repeats_max"])
     n_items = ((entry.get("data") or {}).get("n_selected")) or 0
     repeats = int(entry.get("n_requests") or 0) // n_items if n_items else 1 << 30
     return budget, repeats

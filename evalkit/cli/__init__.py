@@ -21,6 +21,7 @@ from evalkit.cli import (
     commands_frontier,
     commands_grade,
     commands_models,
+    commands_plan,
     commands_run,
     commands_tasks,
     commands_view,
@@ -54,6 +55,7 @@ for _module in (
     commands_export,
     commands_view,
     commands_data,
+    commands_plan,
 ):
     _module.register(app)
 

@@ -145,6 +145,17 @@ def run(
         help="Leave out (and count) the items `tasks check` reports as broken, e.g. a gold letter "
         "outside the item's options; without it such items stop the run before any request.",
     ),
+    target_ci: float | None = typer.Option(
+        None,
+        "--target-ci",
+        min=0.01,
+        help="Add repeats (reusing every answer) until each task's item-clustered 95% interval is "
+        "narrower than this many points, or --max-repeats is reached; new answers go first to items "
+        "with intermediate pass rates. A planning aid: the interval at the stop is not confirmatory.",
+    ),
+    max_repeats: int = typer.Option(
+        16, "--max-repeats", min=1, help="With --target-ci: repeats per item at most."
+    ),
     exclude: Path | None = typer.Option(
         None,
         "--exclude",
@@ -185,7 +196,15 @@ def run(
         sample_filter=sample_filter,
         filter_info=filter_info,
     )
-    result = run_evaluation(cfg)
+    if target_ci is not None:
+        from evalkit.run.adaptive import format_result, run_until_narrow
+
+        adaptive = run_until_narrow(cfg, target_ci, max_repeats)
+        result = adaptive.run
+        for line in format_result(adaptive):
+            typer.echo(line, err=True)
+    else:
+        result = run_evaluation(cfg)
     print_table([result.run_dir], "table")
     shared = result.n_requests - result.n_sent - result.n_cached - result.n_resumed
     typer.echo(

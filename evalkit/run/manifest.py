@@ -10,6 +10,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,7 @@ def build_manifest(
 
 
 def _task_entry(plan: Any) -> dict[str, Any]:
+    per_item = Counter(r.sample_id for r in plan.requests)
     return {
         "path": str(plan.task.path),
         "sha256": plan.task.sha256,
@@ -147,4 +149,8 @@ def _task_entry(plan: Any) -> dict[str, Any]:
         },
         "generation": plan.requests[0].params.to_dict() if plan.requests else None,
         "n_requests": len(plan.requests),
+        # The repeats each item got: one number when all items got the same, else per item
+        # (adaptive sampling, --target-ci); the store counts answers up to repeats_max.
+        "repeats_max": max(per_item.values(), default=0),
+        "repeats_by_item": dict(per_item) if len(set(per_item.values())) > 1 else None,
     }

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.errors import TaskError
 from evalkit.tasks.data import LoadedRows
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.prompt import render
@@ -54,6 +55,16 @@ class TaskPlan:
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> count
 
 
+def option_continuations(spec: object, sample: Sample) -> tuple[str, ...]:
+    """The continuations a ``loglikelihood_choice`` task scores for ``sample``: the prefix (e.g. the
+    space after "Answer:") then each option's letter (letter form) or text (cloze form)."""
+    likelihood = spec.likelihood  # type: ignore[attr-defined]
+    options = sample.letters if likelihood.form == "letter" else tuple(sample.choices or ())
+    if not options:
+        raise TaskError(f"task {sample.task}: item {sample.id} has no options to score")
+    return tuple(likelihood.prefix + o for o in options)
+
+
 def plan_task(
     task: LoadedTask,
     model_identity: str,
@@ -63,18 +74,26 @@ def plan_task(
     n_available: int,
     repeats: int | None = None,
     param_overrides: dict | None = None,
+    repeats_by_item: Mapping[str, int] | None = None,
 ) -> TaskPlan:
     """Build one Request per (item, repeat) of ``samples`` (the task's items after any selection;
-    ``loaded`` the rows they came from, ``n_available`` the items before selection), rendering prompts."""
+    ``loaded`` the rows they came from, ``n_available`` the items before selection), rendering prompts.
+
+    ``repeats_by_item`` (sample id -> repeats) gives items their own number of repeats (adaptive
+    sampling, evalkit.run.adaptive); items it does not name get ``repeats``. A
+    ``loglikelihood_choice`` task gets loglikelihood requests carrying its options as continuations."""
     chosen = samples
     pool = load_fewshot_pool(task, data_dir)
     params = task.spec.generation.params(param_overrides)
     n_rep = repeats if repeats is not None else task.spec.generation.repeats
+    likelihood = task.spec.kind == "loglikelihood_choice"
     reqs: list[Request] = []
     for s in chosen:
         messages, prompt = render(task, s, select_fewshot(task.spec, s, pool))
-        for r in range(n_rep):
-            key = request_key(model_identity, messages, prompt, params, r)
+        conts = option_continuations(task.spec, s) if likelihood else ()
+        kind = "loglikelihood" if likelihood else "generate"
+        for r in range((repeats_by_item or {}).get(s.id, n_rep)):
+            key = request_key(model_identity, messages, prompt, params, r, kind, conts)
             reqs.append(
                 Request(
                     key=key,
@@ -82,8 +101,10 @@ def plan_task(
                     sample_id=s.id,
                     repeat=r,
                     params=params,
+                    kind=kind,
                     messages=messages,
                     prompt=prompt,
+                    continuations=conts,
                 )
             )
     return TaskPlan(task, list(chosen), reqs, loaded.source, loaded.revision, loaded.sha256, n_available)

@@ -65,6 +65,8 @@ class RunConfig:
     filter_info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
     # With a larger --max-tokens than an earlier pass: re-send only the censored answers.
     topup_censored: bool = False
+    # task -> sample id -> repeats, for items given their own count (run/adaptive.py, --target-ci)
+    repeats_by_item: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -139,8 +141,9 @@ def prepare(cfg: RunConfig) -> tuple[Backend, list[TaskPlan]]:
     backend = make_backend(spec, cfg.model_args, concurrency=cfg.concurrency)
     plans = []
     for t, samples, loaded, n_available, info in loaded_tasks:
+        identity, per_item = backend.info.identity, cfg.repeats_by_item.get(t.spec.name)
         plan = plan_task(
-            t, backend.info.identity, data_dir, samples, loaded, n_available, cfg.repeats, cfg.overrides
+            t, identity, data_dir, samples, loaded, n_available, cfg.repeats, cfg.overrides, per_item
         )
         plan.excluded = info
         plans.append(plan)

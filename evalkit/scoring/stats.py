@@ -22,26 +22,28 @@ def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, 
 def clustered_interval(
     values_by_item: Mapping[str, Sequence[float]], z: float = Z95
 ) -> tuple[float, float, float]:
-    """Mean of 0/1 values answered several times per item, with a 95% interval clustered by item.
+    """Mean over items of each item's mean of 0/1 values, with a 95% interval clustered by item.
 
-    With repeats, answers to one item are correlated; treating them as independent would make the
-    interval too narrow. The cluster-robust variance gives an effective sample size
-    n_eff = p(1-p) / var (kept between the number of items and the number of answers), and the
-    interval is Wilson's at n_eff (between 1 and the number of answers), so it stays inside [0, 1];
-    when every answer is right or every answer is wrong the variance estimate is 0 and n_eff falls
-    back to the number of items, as if each had been answered once. Returns (mean, low, high).
+    Every item weighs the same however many answers it has (adaptive sampling gives uncertain items
+    more answers; weighting answers would pull the score toward those items). With repeats, answers
+    to one item are correlated; treating them as independent would make the interval too narrow.
+    The variance of the mean of item means, sum_i (m_i - m)^2 / (k (k - 1)) over k items (the
+    cluster-robust variance; with equal answers per item the same as weighting answers), gives an
+    effective sample size n_eff = m(1-m) / var (kept between 1 and the number of answers), and the
+    interval is Wilson's at n_eff, so it stays inside [0, 1]; when every answer is right or every
+    answer is wrong the variance estimate is 0 and n_eff falls back to the number of items, as if
+    each had been answered once. Returns (mean, low, high).
     """
     items = [list(v) for v in values_by_item.values() if len(v)]
     n_total = sum(len(v) for v in items)
     if n_total == 0:
         return 0.0, 0.0, 1.0
-    mean = sum(sum(v) for v in items) / n_total
+    item_means = [sum(v) / len(v) for v in items]
     k = len(items)
+    mean = sum(item_means) / k
     n_eff = float(k)
     if k >= 2 and 0.0 < mean < 1.0:
-        # Cluster-robust variance of the mean: sum over clusters of (sum of residuals)^2 / N^2, k/(k-1).
-        s = sum((sum(v) - len(v) * mean) ** 2 for v in items)
-        var = s / (n_total**2) * k / (k - 1)
+        var = sum((m - mean) ** 2 for m in item_means) / (k * (k - 1))
         if var > 0:
             n_eff = min(float(n_total), max(1.0, mean * (1 - mean) / var))
     lo, hi = wilson_interval(mean * n_eff, n_eff, z)  # type: ignore[arg-type]

@@ -258,6 +258,17 @@ class GenerationSpec(Strict):
         return GenParams(**vals)
 
 
+class LikelihoodSpec(Strict):
+    """How a ``kind: loglikelihood_choice`` task scores its options: each option's continuation
+    after the prompt is scored by the model's log-likelihood (no text is generated)."""
+
+    form: Literal["letter", "cloze"] = Field(
+        description="letter: the continuations are the option letters (after a prompt listing the "
+        "options); cloze: the option texts themselves"
+    )
+    prefix: str = Field(" ", description="text put before each continuation, e.g. the space after 'Answer:'")
+
+
 class ReportSpec(Strict):
     breakdown: list[str] = Field(default_factory=list, description="meta fields to break scores down by")
 
@@ -270,6 +281,10 @@ class TaskSpec(Strict):
     fields: FieldMap
     date: dt.date | None = Field(None, description="task-level date for items that carry none")
     prompt: PromptSpec
+    kind: Literal["generate", "loglikelihood_choice"] = Field(
+        "generate", description="generate: the model writes an answer; loglikelihood_choice: options scored"
+    )
+    likelihood: LikelihoodSpec | None = Field(None, description="with kind: loglikelihood_choice")
     extract: ComponentRef
     grade: ComponentRef
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"], min_length=1)
@@ -301,6 +316,26 @@ class TaskSpec(Strict):
             name=PRIMARY_SCORER, extract=self.extract, grade=self.grade, metrics=list(self.metrics)
         )
         return [primary, *self.scorers]
+
+    @model_validator(mode="after")
+    def _likelihood(self) -> TaskSpec:
+        if (self.kind == "loglikelihood_choice") != (self.likelihood is not None):
+            raise ValueError("'likelihood' goes with, and is required by, kind: loglikelihood_choice")
+        if self.likelihood is None:
+            return self
+        if not self.fields.choices:
+            raise ValueError("kind: loglikelihood_choice needs fields.choices (the options to score)")
+        for s in self.all_scorers():
+            # The extractor normalises by the continuations' lengths: it must know their form.
+            if (
+                s.extract.name != "loglikelihood"
+                or s.extract.options.get("form", "letter") != self.likelihood.form
+            ):
+                raise ValueError(
+                    f"scorer {s.name}: a loglikelihood_choice task scores with extract: "
+                    f"{{name: loglikelihood, options: {{form: {self.likelihood.form}}}}}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _fewshot_source(self) -> TaskSpec:
