@@ -229,7 +229,8 @@ def bench(args: argparse.Namespace, env: dict[str, str]) -> list[dict]:
 
 
 HEADER = (
-    f"{'conc':>5} {'items':>6} {'limit/s':>8} | {'evalkit wall':>12} {'start':>6} {'req/s':>7} {'%limit':>7} |"
+    f"{'conc':>5} {'items':>6} {'limit/s':>8} |"
+    f" {'evalkit wall':>12} {'start':>6} {'req/s':>7} {'%limit':>7} |"
     f" {'lm-eval wall':>12} {'start':>6} {'req/s':>7} {'%limit':>7} | {'wall x':>6} {'req/s x':>7}"
 )
 

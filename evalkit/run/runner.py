@@ -24,7 +24,7 @@ from evalkit.backends import make_backend, parse_spec
 from evalkit.backends.base import Backend
 from evalkit.errors import EvalkitError
 from evalkit.run.cache import ResponseCache, default_cache_path
-from evalkit.run.engine import execute
+from evalkit.run.engine import execute, order_for_prefix_cache
 from evalkit.run.grading import TaskScorer
 from evalkit.run.manifest import build_manifest, environment
 from evalkit.run.plan import TaskPlan, plan_task
@@ -53,7 +53,7 @@ class RunConfig:
     repeats: int | None = None
     out: Path | None = None
     results_dir: Path = Path("results/runs")
-    concurrency: int | None = None
+    concurrency: int | str | None = None  # requests in flight, or "auto" (AIMD)
     max_error_rate: float = 0.0
     overrides: dict[str, Any] = field(default_factory=dict)  # max_tokens, temperature, ...
     shard: tuple[int, int] | None = None  # (i, n): keep items whose position % n == i
@@ -279,6 +279,22 @@ class Recorder:
         self._pool.shutdown(wait=True)
 
 
+# A run's records and cache entries go to disk in batches of this many answers or after this long,
+# whichever comes first: one write (and one SQLite commit) per batch instead of per answer. A kill -9
+# loses at most one batch besides what is in flight; the next run re-sends those requests.
+WRITE_BATCH_RECORDS = 64
+WRITE_BATCH_S = 0.05
+
+
+async def _flush_on_timer(writer: RecordWriter, cache: ResponseCache | None) -> None:
+    """Write out a batch that has waited ``WRITE_BATCH_S`` even when no further answer comes."""
+    while True:
+        await asyncio.sleep(WRITE_BATCH_S)
+        writer.flush_if_due()
+        if cache is not None:
+            cache.flush_if_due()
+
+
 async def send_and_record(
     cfg: RunConfig,
     backend: Backend,
@@ -291,8 +307,10 @@ async def send_and_record(
     """Record cached answers and stale grades, send the rest; returns how many requests were sent."""
     samples = {(p.task.spec.name, s.id): s for p in plans for s in p.samples}
     progress = Progress(len(pending.from_cache) + sum(map(len, pending.waiting.values())), cfg.progress)
-    with folder.writer() as writer:
+    writer = RecordWriter(folder.records_path, batch_records=WRITE_BATCH_RECORDS, batch_s=WRITE_BATCH_S)
+    with writer:
         recorder = Recorder(writer, scorers, samples, backend.info.identity, cache, progress)
+        flusher = asyncio.create_task(_flush_on_timer(writer, cache))
         try:
             recorder.regrade(pending.stale)
             for req, comp in pending.from_cache:
@@ -300,10 +318,15 @@ async def send_and_record(
             recorder.waiting = pending.waiting
             if pending.to_send:
                 await backend.check()  # a wrong URL or model name fails once, not once per request
-                await execute(backend, pending.to_send, recorder.on_answer, cfg.concurrency)
+                await execute(
+                    backend, order_for_prefix_cache(pending.to_send), recorder.on_answer, cfg.concurrency
+                )
         finally:
+            flusher.cancel()
             progress.close()
             recorder.close()
+            if cache is not None:
+                cache.flush()
     return recorder.n_sent
 
 
