@@ -168,9 +168,11 @@ class EndpointPool:
 
     def release(self, ep: _Endpoint, failed: bool) -> None:
         ep.outstanding -= 1
+        now = time.monotonic()
         if failed and len(self.endpoints) > 1:  # one endpoint: the retries' back-off is the wait
-            ep.failures += 1
-            ep.down_until = time.monotonic() + min(MAX_COOL_OFF_S, COOL_OFF_S * 2 ** (ep.failures - 1))
+            if ep.down_until <= now:  # the requests in flight when it went down count as one failure
+                ep.failures += 1
+                ep.down_until = now + min(MAX_COOL_OFF_S, COOL_OFF_S * 2 ** (ep.failures - 1))
         elif ep.failures:
             ep.failures = 0
             ep.down_until = 0.0
@@ -245,6 +247,7 @@ class OpenAIBackend(BackendBase):
         self._session: aiohttp.ClientSession | None = None
         self._rng = random.Random()
         self._n_supported: bool | None = None  # learnt from the first n=k request
+        self._n_probe: asyncio.Lock | None = None
         # Called on every push-back (429, 503, timeout) the retries absorb: --concurrency auto slows down.
         self.on_pushback: Callable[[], None] | None = None
 
@@ -525,7 +528,16 @@ class OpenAIBackend(BackendBase):
         return [self._completion(c, Usage(prompt_tokens, None), chat, latency, attempts) for c in choices]
 
     async def generate(self, reqs: Sequence[Request]) -> list[Completion]:
-        if len(reqs) > 1 and self._n_supported is not False:
+        if len(reqs) > 1 and self._n_supported is None:
+            # The first n=k request finds out whether the server honours n; the others wait for it
+            # rather than each sending one that may come back with a single choice.
+            self._n_probe = self._n_probe or asyncio.Lock()
+            async with self._n_probe:
+                if self._n_supported is None:
+                    grouped = await self._generate_n(reqs)
+                    if grouped is not None:
+                        return grouped
+        if len(reqs) > 1 and self._n_supported:
             grouped = await self._generate_n(reqs)
             if grouped is not None:
                 return grouped
