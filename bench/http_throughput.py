@@ -163,7 +163,7 @@ def write_lmeval_tasks(data: Path, dest: Path) -> None:
 
 
 # -- one command, timed -------------------------------------------------------------------------
-def timed(cmd: list[str], server: Server, env: dict[str, str]) -> dict:
+def timed(cmd: list[str], server: Server, env: dict[str, str], keep_stderr: bool = False) -> dict:
     server.reset()
     t0 = time.time()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -172,7 +172,8 @@ def timed(cmd: list[str], server: Server, env: dict[str, str]) -> dict:
         raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     s = server.stats()
     phase = (s["last"] - s["first"]) if s["first"] and s["last"] else float("nan")
-    return {"wall": wall, "startup": (s["first"] or t0) - t0, "phase": phase, "n": s["n"], "peak": s["peak"]}
+    out = {"wall": wall, "startup": (s["first"] or t0) - t0, "phase": phase, "n": s["n"], "peak": s["peak"]}
+    return out if not keep_stderr else {**out, "stderr": proc.stderr}
 
 
 def evalkit_cmd(url: str, data: Path, out: Path, c: int | str) -> list[str]:
@@ -259,18 +260,16 @@ def bench_aimd(args: argparse.Namespace, env: dict[str, str]) -> None:
             data = Path(tmp) / "data"
             n = write_subset(Path(args.data_dir), data, args.items)
             out = Path(tmp) / "run"
-            r = timed(evalkit_cmd(server.url, data, out, "auto"), server, env)
+            r = timed(evalkit_cmd(server.url, data, out, "auto"), server, env, keep_stderr=True)
             s = server.stats()
-            manifest = json.loads((out / "manifest.json").read_text())
-            trace = (manifest.get("concurrency_trace") or {}).get("limits") or []
+            settled = [x for x in r["stderr"].splitlines() if x.startswith("--concurrency auto:")]
             print(
                 f"--concurrency auto, server refuses above {args.aimd_cap} in flight, {n} items: "
                 f"{n / r['phase']:.0f} req/s ({100 * n / r['phase'] / (args.aimd_cap / args.delay):.0f}% of "
                 f"the {args.aimd_cap / args.delay:.0f}/s the cap allows), {s['rejected']} refused (retried), "
                 f"peak {s['peak']} in flight"
             )
-            if trace:
-                print("limit over the run (every 1/20 of the answers): " + " ".join(str(x) for x in trace))
+            print("\n".join(settled) or "(no --concurrency auto line on stderr)")
     finally:
         server.stop()
 

@@ -22,9 +22,10 @@ from typing import Any
 
 from evalkit.backends import make_backend, parse_spec
 from evalkit.backends.base import Backend
+from evalkit.console import note
 from evalkit.errors import EvalkitError
 from evalkit.run.cache import ResponseCache, default_cache_path
-from evalkit.run.engine import execute, order_for_prefix_cache
+from evalkit.run.engine import AUTO, AdaptiveLimit, execute, order_for_prefix_cache
 from evalkit.run.grading import TaskScorer
 from evalkit.run.manifest import build_manifest, environment
 from evalkit.run.plan import TaskPlan, plan_task
@@ -318,9 +319,14 @@ async def send_and_record(
             recorder.waiting = pending.waiting
             if pending.to_send:
                 await backend.check()  # a wrong URL or model name fails once, not once per request
-                await execute(
-                    backend, order_for_prefix_cache(pending.to_send), recorder.on_answer, cfg.concurrency
-                )
+                adaptive = AdaptiveLimit(backend.max_concurrency) if cfg.concurrency == AUTO else None
+                ordered = order_for_prefix_cache(pending.to_send)
+                await execute(backend, ordered, recorder.on_answer, cfg.concurrency, adaptive)
+                if adaptive is not None:
+                    note(
+                        f"--concurrency auto: the limit settled at {int(adaptive.limit)} requests in flight "
+                        f"(over the run: {' '.join(map(str, adaptive.trace))})"
+                    )
         finally:
             flusher.cancel()
             progress.close()
@@ -366,6 +372,8 @@ def finish_run(
     counts: dict[str, int],
 ) -> tuple[dict[str, Any], int]:
     summary = write_run_summary(folder, plans, backend.info, cfg.model)
+    # What the backend learnt while running (the serving engine and version, the parameter count).
+    manifest["backend"] = redact_mapping(backend.info.to_dict())
     final = folder.latest()
     ids = [(r.task, r.sample_id, r.repeat, r.key) for p in plans for r in p.requests]
     n_errors = sum(1 for i in ids if i in final and not final[i].ok)
