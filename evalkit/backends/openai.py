@@ -541,6 +541,8 @@ class OpenAIBackend(BackendBase):
             grouped = await self._generate_n(reqs)
             if grouped is not None:
                 return grouped
+        if len(reqs) == 1:  # the engine's usual call: no task per request
+            return [await self._generate_one(reqs[0])]
         return list(await asyncio.gather(*(self._generate_one(r) for r in reqs)))
 
     async def _loglikelihood_one(self, req: Request) -> Completion:

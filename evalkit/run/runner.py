@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -219,12 +220,24 @@ def find_pending(
 
 
 # 3 and 4. send and record ------------------------------------------------------------------------
+# A run's records and cache entries go to disk in batches of this many answers or after this long,
+# whichever comes first: one write (and one SQLite commit) per batch instead of per answer. A kill -9
+# loses at most one batch besides what is in flight; the next run re-sends those requests.
+WRITE_BATCH_RECORDS = 64
+WRITE_BATCH_S = 0.05
+
+
 class Recorder:
     """Scores each answer and appends its records; math grading runs on worker threads.
 
     The math grader blocks on its sandbox processes, so its tasks are scored on worker threads (one
     per sandbox worker keeps them all busy) while the event loop keeps feeding the backend. The
-    other graders are microseconds of pure Python: a thread hop would cost more than they do.
+    other graders are microseconds of pure Python: a thread hop would cost more than they do, so
+    they run on the event loop, but behind the sending: an answer waits in a short queue that a
+    background task works off one answer per turn of the loop, so a response that frees a slot for
+    the next request is never stuck behind a burst of scoring and serialising. The queue never holds
+    more than one write batch (``WRITE_BATCH_RECORDS``): beyond that the answer is recorded at once,
+    so a kill -9 still loses at most the requests in flight and one batch.
     """
 
     def __init__(
@@ -240,8 +253,11 @@ class Recorder:
         self.identity, self.cache, self.progress = identity, cache, progress
         self.waiting: dict[str, list[Request]] = {}
         self.n_sent = 0
-        threaded = any(s.uses_sandbox for s in scorers.values())
-        self._pool = ThreadPoolExecutor(self._start_sandbox() if threaded else 1, "evalkit-score")
+        self.threaded = any(s.uses_sandbox for s in scorers.values())
+        self._pool = ThreadPoolExecutor(self._start_sandbox() if self.threaded else 1, "evalkit-score")
+        self._queue: deque[tuple[Request, Completion]] = deque()
+        self._wake: asyncio.Event | None = None
+        self._drainer: asyncio.Task[None] | None = None
 
     @staticmethod
     def _start_sandbox() -> int:
@@ -263,10 +279,31 @@ class Recorder:
         for rec in self._pool.map(lambda r: self.scorers[r.task].regrade(r), records):
             self.writer.write(rec)
 
-    async def on_answer(self, sent: Request, comp: Completion) -> None:
+    def _record_answer(self, sent: Request, comp: Completion) -> None:
+        """Cache, score and write one answer (every request it serves) on the event loop."""
         if self.cache is not None:
             self.cache.put(sent.key, self.identity, comp)
+        for req in self.waiting.pop(sent.key, [sent]):
+            self.writer.write(self._record(req, comp, False))
+            self.progress.advance(comp.ok)
+
+    async def on_answer(self, sent: Request, comp: Completion) -> None:
         self.n_sent += 1
+        if self.threaded:
+            await self._on_answer_threaded(sent, comp)
+            return
+        self._queue.append((sent, comp))
+        if len(self._queue) >= WRITE_BATCH_RECORDS:
+            self.drain()
+        elif self._drainer is None:
+            self._wake = asyncio.Event()
+            self._drainer = asyncio.create_task(self._drain_in_background())
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _on_answer_threaded(self, sent: Request, comp: Completion) -> None:
+        if self.cache is not None:
+            self.cache.put(sent.key, self.identity, comp)
         loop = asyncio.get_running_loop()
         for req in self.waiting.pop(sent.key, [sent]):
             if self.scorers[req.task].uses_sandbox:
@@ -276,15 +313,31 @@ class Recorder:
             self.writer.write(rec)
             self.progress.advance(comp.ok)
 
+    async def _drain_in_background(self) -> None:
+        assert self._wake is not None
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._record_answer(*self._queue.popleft())
+            await asyncio.sleep(0)  # let the responses that arrived meanwhile send their next request
+
+    def drain(self) -> None:
+        """Record every queued answer now."""
+        while self._queue:
+            self._record_answer(*self._queue.popleft())
+
+    async def finish(self) -> None:
+        """Stop the background task and record what is still queued."""
+        if self._drainer is not None:
+            self._drainer.cancel()
+            await asyncio.gather(self._drainer, return_exceptions=True)
+            self._drainer = None
+        self.drain()
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-
-
-# A run's records and cache entries go to disk in batches of this many answers or after this long,
-# whichever comes first: one write (and one SQLite commit) per batch instead of per answer. A kill -9
-# loses at most one batch besides what is in flight; the next run re-sends those requests.
-WRITE_BATCH_RECORDS = 64
-WRITE_BATCH_S = 0.05
 
 
 async def _flush_on_timer(writer: RecordWriter, cache: ResponseCache | None) -> None:
@@ -328,6 +381,7 @@ async def send_and_record(
                         f"(over the run: {' '.join(map(str, adaptive.trace))})"
                     )
         finally:
+            await recorder.finish()  # also on a stop: what was answered is recorded
             flusher.cancel()
             progress.close()
             recorder.close()
