@@ -65,15 +65,35 @@ def run_both(gguf: Path, reqs: list[Request], kind: str = "generate") -> tuple[l
 
 
 def test_greedy_text_matches_the_hf_backend_on_the_same_gguf(gguf: Path) -> None:
-    lc, hf = run_both(gguf, [chat(i, q) for i, q in enumerate(QUESTIONS)])
+    """The same greedy text, up to near ties. llama.cpp multiplies the Q4_1 blocks as stored with
+    activations rounded to 8 bits (Q8_1); transformers dequantises the same blocks into float32.
+    The logits differ by about 0.1, so where two tokens are that close the argmax can differ (for
+    "What is the capital of France?" the top two first tokens are 'L' and 'The', 0.09 apart, in
+    opposite order) and the texts part from there. So: every token of hf's greedy answer is
+    llama.cpp's argmax too, or within 0.5 of it, under llama.cpp's own logits."""
+    reqs = [chat(i, q) for i, q in enumerate(QUESTIONS)]
+    lc, hf = run_both(gguf, reqs)
     assert all(c.ok for c in lc + hf)
-    # llama.cpp computes with the Q4_1 blocks as stored, transformers with the dequantised float32
-    # weights: the logits differ in the last digits, so a near tie can pick another token late in
-    # an answer. The answers must agree on their opening words, and most of them in full.
-    same = sum(a.text == b.text for a, b in zip(lc, hf, strict=True))
-    assert same >= len(QUESTIONS) - 1, [(a.text, b.text) for a, b in zip(lc, hf, strict=True)]
-    for a, b in zip(lc, hf, strict=True):
-        assert a.text.split()[:3] == b.text.split()[:3], (a.text, b.text)
+    assert sum(a.text == b.text for a, b in zip(lc, hf, strict=True)) >= len(QUESTIONS) // 2
+
+    import jinja2
+
+    from evalkit.backends.llamacpp import LlamaCppBackend
+
+    backend = LlamaCppBackend(gguf, "smollm2")
+    llm = backend._load(logits_all=True)
+    template = jinja2.Environment().from_string(llm.metadata["tokenizer.chat_template"])
+    for req, answer in zip(reqs, hf, strict=True):
+        msgs = [{"role": m.role, "content": m.content} for m in req.messages or ()]
+        prompt = template.render(messages=msgs, add_generation_prompt=True)
+        p_toks = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        a_toks = llm.tokenize(answer.text.encode(), add_bos=False, special=False)
+        llm.reset()
+        llm.eval(p_toks + a_toks)
+        for k, tok in enumerate(a_toks):
+            row = llm.scores[len(p_toks) + k - 1]
+            assert float(row.max() - row[tok]) < 0.5, (req.messages, k, answer.text)
+    asyncio.run(backend.aclose())
 
 
 def test_loglikelihood_agrees_with_the_hf_backend(gguf: Path) -> None:
