@@ -11,7 +11,9 @@ Loglikelihood: a second context keeps every position's logits (``logits_all``), 
 when a task asks for log-likelihoods; each continuation's log-probability is summed over the
 tokens of ``prompt + continuation`` after the prompt's own tokens.
 
-Options (``--model-arg key=value``): n_ctx (default 4096), n_threads (default: the CPU count),
+Options (``--model-arg key=value``): n_ctx (default 4096), n_threads (default: half the CPU count, as
+llama.cpp's own default: its threads spin while they wait, and more threads than free cores made
+generation five to ten times slower on a busy 2-core machine),
 batch_size (alias of --concurrency; llama-cpp-python runs one sequence at a time, so only 1).
 """
 
@@ -46,7 +48,7 @@ class LlamaCppBackend(BackendBase):
             raise BackendError(f"llamacpp:{path}: not a .gguf file; give the path of a GGUF model file")
         self.path = path
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
         import llama_cpp
 
         self.info = BackendInfo(
