@@ -33,8 +33,8 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 
 SPEC_HELP = (
-    "use openai:<base_url>[,<base_url>...]@<model>, hf:<path or hub id>, llamacpp:<file.gguf>, "
-    "vllm:<hub id>, lmeval:<type>,<args>, "
+    "use openai:<base_url>@<model> (replicas: openai:<url>,<url>@<model>), hf:<path or hub id>, "
+    "llamacpp:<file.gguf>, vllm:<hub id>, lmeval:<type>,<args>, "
     "replay:<run folder>, or a catalog alias (evalkit models list)"
 )
 

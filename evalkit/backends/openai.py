@@ -37,7 +37,7 @@ from evalkit.backends.options import (
 )
 from evalkit.backends.retry import RETRYABLE, RetryPolicy, backoff_delay, classify_status, parse_retry_after
 from evalkit.errors import BackendError, NotSupported
-from evalkit.secrets import redact_mapping, redact_text
+from evalkit.secrets import redact_mapping, redact_text, redact_url
 from evalkit.types import BackendInfo, Completion, ErrorKind, Request, Usage
 
 # OpenAI's API accepts at most 4 stop sequences; the rest are applied client-side by the extractors.
@@ -240,7 +240,11 @@ class OpenAIBackend(BackendBase):
             model=model,
             revision=revision,
             extra=redact_mapping(
-                {"base_url": self.base_url, "base_urls": self.base_urls, "extra_body": self.extra_body}
+                {
+                    "base_url": self.base_url,
+                    "base_urls": [redact_url(u) for u in self.base_urls],
+                    "extra_body": self.extra_body,
+                }
             ),
             variant=self._variant(revision),
         )
