@@ -192,3 +192,22 @@ def test_run_through_three_servers_with_one_stopped(tmp_path: Path) -> None:
     manifest = RunFolder(tmp_path / "run").require_manifest()
     assert manifest["backend"]["identity"] == "openai:m@-"
     assert manifest["backend"]["extra"]["base_urls"] == [r.url for r in reps]
+    # what the server says about itself (owned_by in /v1/models, the Server header) is recorded
+    assert manifest["backend"]["extra"]["server"]["engine"] == "test"
+    assert "aiohttp" in manifest["backend"]["extra"]["server"]["server_header"]
+
+
+def test_serving_engine_and_version_from_what_the_server_reports() -> None:
+    from evalkit.backends.openai import server_info_from
+
+    models = b'{"data": [{"id": "m", "owned_by": "vllm", "max_model_len": 32768}]}'
+    vllm = server_info_from("m", {"Server": "uvicorn"}, models, {"/version": {"version": "0.11.0"}})
+    assert vllm == {"engine": "vllm", "version": "0.11.0", "max_model_len": 32768, "server_header": "uvicorn"}
+    props = {"/props": {"build_info": "b6000-abc", "default_generation_settings": {}}}
+    llama = server_info_from("m", {}, b'{"data": [{"id": "m", "owned_by": "llamacpp"}]}', props)
+    assert llama == {"engine": "llama.cpp", "version": "b6000-abc"}
+    sglang = server_info_from(
+        "m", {}, b'{"data": [{"id": "m", "owned_by": "sglang"}]}', {"/get_server_info": {"version": "0.5.1"}}
+    )
+    assert sglang == {"engine": "sglang", "version": "0.5.1"}
+    assert server_info_from("m", {}, b"not json", {}) == {}
