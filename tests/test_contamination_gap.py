@@ -8,11 +8,11 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from evalkit.errors import EvalkitError
 from evalkit.report.cutoff_gap import gap_rows, mover_difference, newcombe_interval, print_gap_table
 from evalkit.scoring.stats import clustered_interval, wilson_interval
+from tests.conftest import run_cli
 
 PRE_DAY, POST_DAY = "2024-03-01", "2024-11-06"
 

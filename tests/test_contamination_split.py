@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import contamination_cli
 
 from evalkit import catalog as catalog_mod
 from evalkit.catalog import ModelEntry
@@ -24,6 +23,7 @@ from evalkit.contamination.split import (
 )
 from evalkit.errors import EvalkitError
 from evalkit.types import Sample
+from tests.conftest import contamination_cli
 
 CUT = dt.date(2024, 6, 30)
 D = dt.timedelta(days=1)

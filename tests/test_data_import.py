@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from evalkit.errors import DataError, EvalkitError
 from evalkit.tasks.loader import load_task_file
 from evalkit.tasks.samples import load_samples
+from tests.conftest import run_cli
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "data_import"
 COMPETITION_YAML = Path(__file__).resolve().parents[1] / "tasks" / "competition_math.yaml"

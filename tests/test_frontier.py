@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
 
 from evalkit.catalog import find_model, load_models, match
 from evalkit.catalog.published import (
@@ -26,6 +25,7 @@ from evalkit.catalog.published import (
 from evalkit.errors import EvalkitError
 from evalkit.report.frontier import compute_frontier, frontier_table, pareto_mask
 from evalkit.report.runs import load_runs
+from tests.conftest import SHARED_DATA
 
 SHARED_REFERENCE = SHARED_DATA / "reference"
 

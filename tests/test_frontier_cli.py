@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import typer
-from conftest import run_cli
 from test_frontier import write_run
 from typer.testing import CliRunner
 
@@ -18,6 +17,7 @@ from evalkit.cli import commands_frontier
 from evalkit.errors import EvalkitError
 from evalkit.report.charts import draw_frontier, format_params, render_frontier, write_table
 from evalkit.report.frontier import frontier_table
+from tests.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 

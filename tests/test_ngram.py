@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import contamination_cli
 from typer.testing import CliRunner
 
 from evalkit.contamination.corpus import iter_chunks
@@ -40,6 +39,7 @@ from evalkit.contamination.ngram import (
 )
 from evalkit.contamination.split import read_exclude_file
 from evalkit.errors import EvalkitError
+from tests.conftest import contamination_cli
 
 ITEMS = [
     ("bench/p1", "Let $f(x) = 3x^2 + 2x - 7$. Find the sum of all real numbers $x$ such that $f(f(x)) = 0$, "

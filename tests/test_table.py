@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from test_contamination_gap import POST_DAY, PRE_DAY, rec
 from test_contamination_gap import write_run as write_gap_run
 from test_frontier import write_run
 
 from evalkit.errors import EvalkitError
 from evalkit.report.table import format_cell, print_rows
+from tests.conftest import run_cli
 
 # Longer than any column rich gives a cell at 80 columns, and with no space to wrap at.
 LONG_TASK = "competition_math_post_cutoff_amc_and_aime_dated_by_contest_day_with_figures_kept"

@@ -2,7 +2,9 @@
 
 Spec strings (DESIGN.md section 3):
   openai:<base_url>@<model>      any OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama, ...)
+  openai:<url>,<url>,...@<model> several replicas of one model, spread by load, with failover
   hf:<local path or hub id>       Hugging Face transformers in process (extra: hf)
+  llamacpp:<file.gguf>            llama.cpp in process through llama-cpp-python (extra: test)
   vllm:<hub id or path>           vLLM in process (extra: vllm)
   lmeval:<model type>,<args>      any lm-evaluation-harness model (extra: lmeval)
   replay:<run folder>             answers from a previous run's records
@@ -24,13 +26,15 @@ from evalkit.errors import BackendError
 BACKENDS: dict[str, tuple[str, str]] = {
     "openai": ("evalkit.backends.openai", "OpenAIBackend"),
     "hf": ("evalkit.backends.hf", "HFBackend"),
+    "llamacpp": ("evalkit.backends.llamacpp", "LlamaCppBackend"),
     "vllm": ("evalkit.backends.vllm", "VLLMBackend"),
     "lmeval": ("evalkit.backends.lmeval", "LMEvalBackend"),
     "replay": ("evalkit.backends.replay", "ReplayBackend"),
 }
 
 SPEC_HELP = (
-    "use openai:<base_url>@<model>, hf:<path or hub id>, vllm:<hub id>, lmeval:<type>,<args>, "
+    "use openai:<base_url>@<model> (replicas: openai:<url>,<url>@<model>), hf:<path or hub id>, "
+    "llamacpp:<file.gguf>, vllm:<hub id>, lmeval:<type>,<args>, "
     "replay:<run folder>, or a catalog alias (evalkit models list)"
 )
 
@@ -57,7 +61,7 @@ class BackendSpec:
         names = [self.alias] if self.alias else []
         if self.kind == "openai":
             names.append(self.target.rpartition("@")[2])
-        elif self.kind in ("hf", "vllm"):
+        elif self.kind in ("hf", "vllm", "llamacpp"):
             names += [self.target, self.target.rpartition("@")[0] or self.target]
         elif self.kind == "lmeval":
             from evalkit.backends.lmeval import parse_model_args
@@ -85,20 +89,26 @@ def parse_spec(spec: str) -> BackendSpec:
                     f"--model {spec!r}: an openai spec needs a base URL and a model name, "
                     f"e.g. openai:http://127.0.0.1:8000/v1@my-model"
                 )
-            if not base.startswith(("http://", "https://")):
-                raise BackendError(f"--model {spec!r}: the base URL must start with http:// or https://")
+            urls = [u.strip() for u in base.split(",")]
+            if not all(u.startswith(("http://", "https://")) for u in urls):
+                raise BackendError(
+                    f"--model {spec!r}: each base URL must start with http:// or https:// "
+                    "(several replicas: openai:http://a:8000/v1,http://b:8000/v1@model)"
+                )
         return BackendSpec(kind, target, s)
     from evalkit.catalog import find_model
 
     entry = find_model(s)
     if entry is not None and entry.pull:
-        # A model evalkit can fetch without the Hub runs from its pulled GGUF through the hf backend.
-        # Only the cache path is computed here; HFBackend.from_spec pulls on first use, so parsing
+        # A model evalkit can fetch without the Hub runs from its pulled GGUF: through llama.cpp in
+        # process when llama-cpp-python is installed, else through the hf backend (one printed line
+        # says so). Only the cache path is computed here; the backend pulls on first use, so parsing
         # and validation never download anything.
-        from evalkit.catalog.pull import local_path
+        from evalkit.catalog.pull import gguf_backend_kind, local_path
 
         target = str(local_path(entry))
-        return BackendSpec("hf", target, f"hf:{target}", alias=entry.id)
+        kind = gguf_backend_kind(entry.id)
+        return BackendSpec(kind, target, f"{kind}:{target}", alias=entry.id)
     if entry is not None and entry.spec:
         inner = parse_spec(entry.spec)
         return BackendSpec(inner.kind, inner.target, inner.raw, alias=entry.id)
@@ -106,23 +116,26 @@ def parse_spec(spec: str) -> BackendSpec:
 
 
 def make_backend(
-    spec: str | BackendSpec, options: Mapping[str, Any] | None = None, concurrency: int | None = None
+    spec: str | BackendSpec, options: Mapping[str, Any] | None = None, concurrency: int | str | None = None
 ) -> Backend:
     """Instantiate the backend for a spec. ``options`` are backend keyword arguments (--model-arg);
     ``concurrency`` is the run's --concurrency, requests in flight: the connection pool of an HTTP
-    backend, the batch size of an in-process one (None: the backend's default)."""
+    backend, the batch size of an in-process one (None: the backend's default; ``"auto"``: the
+    adaptive limit of a backend that has one, the default size of one that has not)."""
     bs = parse_spec(spec) if isinstance(spec, str) else spec
     module_name, cls_name = BACKENDS[bs.kind]
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        extra = bs.kind if bs.kind in ("hf", "vllm", "lmeval") else None
+        extra = {"hf": "hf", "vllm": "vllm", "lmeval": "lmeval", "llamacpp": "test"}.get(bs.kind)
         hint = f"; install it with: pip install 'evalkit[{extra}]'" if extra else ""
         raise BackendError(f"backend {bs.kind!r} is not available ({e}){hint}") from None
     cls = getattr(module, cls_name)
     # Passed to the backends that size themselves by it; one with nothing to size (replay answers
     # from a run folder) need not take it, and the engine then holds it to that backend's own size.
     sizing = {}
+    if concurrency == "auto" and not getattr(cls, "adaptive_concurrency", False):
+        concurrency = None  # an in-process model has no server to push back: its own batch size
     if concurrency is not None and "concurrency" in inspect.signature(cls.from_spec).parameters:
         sizing["concurrency"] = concurrency
     return cls.from_spec(bs, dict(options or {}), **sizing)

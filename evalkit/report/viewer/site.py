@@ -120,7 +120,9 @@ def _load_run(path: Path, taken: set[str]) -> RunData:
         slug = f"{slug}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:6]}"
     taken.add(slug)
     run = RunData(slug, path, run_id, str(model.get("alias") or model.get("model") or "?"), summary, manifest)
-    for rec in folder.current_records():
+    # Items in a stable, readable order (ids with numbers in numeric order), not the order answers
+    # were written in (a run sends requests grouped by prompt prefix).
+    for rec in sorted(folder.current_records(), key=_item_order):
         run.records.setdefault(rec.task, []).append(rec)
     for task in summary.get("tasks") or {}:
         run.records.setdefault(task, [])
@@ -235,6 +237,11 @@ def _frontiers(runs: Sequence[RunData], progress: Progress) -> tuple[list[dict[s
                 {"task": task, "svg": link_svg(svg, task, links), "notes": result.notes, "runs": links}
             )
     return charts, notes
+
+
+def _item_order(rec: Record) -> tuple[Any, ...]:
+    parts = re.split(r"(\d+)", rec.sample_id)
+    return (*((0, int(p)) if p.isdigit() else (1, p) for p in parts), rec.repeat)
 
 
 def link_svg(svg: str, task: str, links: Iterable[Mapping[str, Any]]) -> str:
