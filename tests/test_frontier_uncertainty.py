@@ -185,7 +185,7 @@ def test_vs_published_matches_model_and_benchmark_and_checks_the_interval(tmp_pa
 
 
 def test_report_vs_published_cli(tmp_path: Path) -> None:
-    from conftest import run_cli
+    from tests.conftest import run_cli
 
     write_run(tmp_path / "q", "Qwen/Qwen3-8B", {"aime_2025": (0.65, 0.55, 0.75, 30)})
     proc = run_cli("report", str(tmp_path / "q"), "--vs-published", "--format", "csv")
