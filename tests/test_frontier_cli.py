@@ -60,6 +60,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_frontier_writes_png_svg_and_csv(cli: typer.Typer, runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "charts" / "mmlu.png"
     res = CliRunner().invoke(
@@ -82,6 +83,7 @@ def test_frontier_writes_png_svg_and_csv(cli: typer.Typer, runs: Path, tmp_path:
     assert all(r["source"] and r["setting"] for r in rows)
 
 
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_active_parameters_move_mixture_of_experts_models(cli: typer.Typer, tmp_path: Path) -> None:
     out = tmp_path / "active.png"
     res = CliRunner().invoke(cli, ["frontier", "--task", "mmlu_pro", "--x", "active", "--out", str(out)])
@@ -139,6 +141,7 @@ def test_real_entry_point_exits_2_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_labels_never_overlap_and_missing_ones_are_named(runs: Path, tmp_path: Path) -> None:
     from evalkit.report.runs import load_runs
 

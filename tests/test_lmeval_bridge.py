@@ -210,6 +210,7 @@ def _per_item_evalkit(records: list[dict], task: str) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in by_item.items()}
 
 
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_exported_task_scores_in_lmeval_exactly_as_in_evalkit(tmp_path: Path) -> None:
     tasks_dir = tmp_path / "tasks"
     _mc_tasks(tasks_dir)

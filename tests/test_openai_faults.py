@@ -172,6 +172,7 @@ def test_500_retried_until_limit_then_error() -> None:
     asyncio.run(main())
 
 
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_timeout_is_transient_and_retried() -> None:
     calls = []
 

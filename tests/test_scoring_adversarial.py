@@ -101,6 +101,7 @@ def test_evaluating_process_never_loads_sympy() -> None:
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_power_tower_is_killed_at_the_default_limit() -> None:
     e, g, dt = check("\\boxed{9^{9^{9^{9}}}}", gold="5", limit=DEFAULT_TIMEOUT_S)
     assert e.answer == "9^{9^{9^{9}}}"
@@ -116,6 +117,7 @@ def test_power_tower_is_killed_at_the_default_limit() -> None:
         "10^{10^{10}}",
     ],
 )
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_expensive_answers_return_within_the_limit(answer: str) -> None:
     e, g, dt = check(f"\\boxed{{{answer}}}", gold="5")
     assert not g.correct
@@ -138,6 +140,7 @@ def test_expensive_answers_return_within_the_limit(answer: str) -> None:
         ("answer lines", "Answer: X\n" * 100_000),
     ],
 )
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_a_megabyte_of_text(name: str, text: str) -> None:
     for extractor, grader, gold, choices in (
         ("boxed", "math", "5", None),
@@ -156,6 +159,7 @@ def test_a_megabyte_of_text(name: str, text: str) -> None:
         assert check(text)[1].correct
 
 
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_deeply_nested_braces() -> None:
     deep = "{" * 450 + "5" + "}" * 450  # within the length cap: reaches the parser
     e, g, dt = check(f"\\boxed{{{deep}}}", gold="5")
@@ -190,6 +194,7 @@ def test_unicode(answer: str, gold: str, correct: bool) -> None:
     assert dt < LIMIT_S + 1
 
 
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 def test_the_sandbox_survives_and_replaces_killed_workers() -> None:
     sb = default_sandbox()
     assert sb.check("x^2", "x \\cdot x") == (True, "equivalent")

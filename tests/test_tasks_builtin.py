@@ -251,6 +251,7 @@ def test_check_passes_a_correct_task_and_flags_broken_ones(tmp_path: Path) -> No
 # Real data (../shared/data)
 
 
+@pytest.mark.slow  # seconds each (sandbox time limits, real data, full charts): the full tier
 @pytest.mark.parametrize("name", BENCHMARK_TASKS)
 def test_tasks_check_passes_on_real_data(name: str, shared_data: Path) -> None:
     rep = check_task(_task(name), shared_data)
