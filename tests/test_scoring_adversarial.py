@@ -57,6 +57,7 @@ def test_python_payloads_never_run(tmp_path: Path) -> None:
         f"(lambda: __import__('os').system('{cmd}'))()",
         f"Symbol('x').__class__.__init__.__globals__['__builtins__']['__import__']('os').system('{cmd}')",
     ]
+    check("\\boxed{1}", gold="0")  # start the sandbox first: the bound is on grading, not start-up
     for p in payloads:
         for text in (
             f"The answer is \\boxed{{{p}}}",
