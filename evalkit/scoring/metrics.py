@@ -262,34 +262,43 @@ def _maj_at(name: str) -> Metric:
     return metric
 
 
+def _over_items(
+    name: str,
+    rows: Sequence[ScoredRow],
+    options: Mapping[str, Any],
+    per_item: Callable[[int, int, int], float],
+    estimator: str,
+) -> MetricResult:
+    """The mean over items of an unbiased per-item estimate from (n answers, c correct, k), with a
+    normal interval over items (items with fewer than k answers use k = n)."""
+    items = _by_item_sorted(rows)
+    k = _k(name, options, items)
+    vals, short = [], 0
+    for rs in items.values():
+        n, c = len(rs), sum(1 for r in rs if r.correct)
+        short += n < k
+        vals.append(per_item(n, c, min(k, n)))
+    mean, lo, hi = mean_interval(vals)
+    return MetricResult(
+        name,
+        mean,
+        None if lo is None else max(0.0, lo),
+        None if hi is None else min(1.0, hi),
+        len(rows),
+        len(items),
+        {
+            "k": k,
+            "estimator": estimator,
+            "items_with_fewer_repeats": short,
+            "note": "items with n < k use k = n",
+            "interval": "normal_over_items",
+        },
+    )
+
+
 def _pass_at(name: str) -> Metric:
     def metric(rows: Sequence[ScoredRow], options: Mapping[str, Any]) -> MetricResult:
-        items = _by_item_sorted(rows)
-        k = _k(name, options, items)
-        vals = []
-        short = 0
-        for rs in items.values():
-            n = len(rs)
-            c = sum(1 for r in rs if r.correct)
-            if n < k:
-                short += 1
-            vals.append(pass_at_k(n, c, min(k, n)))
-        mean, lo, hi = mean_interval(vals)
-        return MetricResult(
-            name,
-            mean,
-            None if lo is None else max(0.0, lo),
-            None if hi is None else min(1.0, hi),
-            len(rows),
-            len(items),
-            {
-                "k": k,
-                "estimator": "unbiased (Chen et al. 2021)",
-                "items_with_fewer_repeats": short,
-                "note": "items with n < k use k = n",
-                "interval": "normal_over_items",
-            },
-        )
+        return _over_items(name, rows, options, pass_at_k, "unbiased (Chen et al. 2021)")
 
     metric.__doc__ = "Unbiased pass@k over all repeats of each item (Chen et al. 2021)."
     return metric
@@ -297,29 +306,8 @@ def _pass_at(name: str) -> Metric:
 
 def _pass_all(name: str) -> Metric:
     def metric(rows: Sequence[ScoredRow], options: Mapping[str, Any]) -> MetricResult:
-        items = _by_item_sorted(rows)
-        k = _k(name, options, items)
-        vals, short = [], 0
-        for rs in items.values():
-            n, c = len(rs), sum(1 for r in rs if r.correct)
-            short += n < k
-            vals.append(pass_all_k(n, c, min(k, n)))
-        mean, lo, hi = mean_interval(vals)
-        return MetricResult(
-            name,
-            mean,
-            None if lo is None else max(0.0, lo),
-            None if hi is None else min(1.0, hi),
-            len(rows),
-            len(items),
-            {
-                "k": k,
-                "estimator": "unbiased: C(c, k) / C(n, k) per item (tau-bench's pass^k)",
-                "items_with_fewer_repeats": short,
-                "note": "items with n < k use k = n",
-                "interval": "normal_over_items",
-            },
-        )
+        estimator = "unbiased: C(c, k) / C(n, k) per item (tau-bench's pass^k)"
+        return _over_items(name, rows, options, pass_all_k, estimator)
 
     metric.__doc__ = "Unbiased pass^k: the chance that k answers drawn from an item's n are all correct."
     return metric
