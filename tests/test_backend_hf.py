@@ -267,8 +267,9 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EVALKIT_CACHE_DIR", str(cache))
         mp.setenv("EVALKIT_SMOLLM2_WHEEL", str(wheel))
-        spec = parse_spec("smollm2-135m")
-        assert not Path(spec.target).exists()  # parsing never downloads
+        alias = parse_spec("smollm2-135m")  # llama.cpp when installed; the hf path is the fallback
+        assert not Path(alias.target).exists()  # parsing never downloads
+        spec = BackendSpec("hf", alias.target, f"hf:{alias.target}", alias=alias.alias)
         backend = make_backend(spec)
     return backend, spec
 
