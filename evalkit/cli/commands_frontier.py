@@ -20,6 +20,8 @@ def register(app: typer.Typer) -> None:
     app.command("frontier")(frontier)
 
 
+# Long by declaration, not by logic: one typer option per line; the body parses two values and
+# calls report.charts.render_frontier.
 def frontier(
     run_dirs: list[Path] = typer.Argument(
         None, help="Run folders (or folders holding run folders, such as results/runs)."
