@@ -238,10 +238,6 @@ def window_hashes(g: np.ndarray, k: int) -> np.ndarray:
     return w
 
 
-def _ngram_hashes(th: np.ndarray, n: int) -> np.ndarray:
-    return window_hashes(prefix_sums(th), n)
-
-
 def _filter_bits(n_keys: int) -> int:
     """Bits of the filter: 128-256 slots per key (few false hits), 64 KB to 16 MB (mostly 1-4 MB)."""
     return int(min(24, max(16, int(n_keys).bit_length() + 8)))

@@ -133,14 +133,7 @@ def _censoring(spec: Any, records: Sequence[Record], rows: Sequence[ScoredRow]) 
         if classes[(r.sample_id, r.repeat)] == ANSWERED and r.completion.finish_reason == "length"
     )
     censored = {k for k, c in classes.items() if c == CENSORED}
-    upper_rows = [
-        dataclasses.replace(
-            row, correct=True, points=AMC_POINTS["correct"] if row.points is not None else None
-        )
-        if (row.sample_id, row.repeat) in censored
-        else row
-        for row in rows
-    ]
+    upper_rows = [_counted_right(row) if (row.sample_id, row.repeat) in censored else row for row in rows]
     metric = spec.metrics[0]
     graded = sum(counts.values())
     return {

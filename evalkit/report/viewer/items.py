@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,11 +294,3 @@ def rescore_changes(run_dir: Path, current: Sequence[Record]) -> dict[str, Any] 
         "n_compared": len(current),
         "changes": changes,
     }
-
-
-def cutoff_of(meta: Mapping[str, Any] | None) -> dt.date | None:
-    v = (meta or {}).get("cutoff")
-    try:
-        return dt.date.fromisoformat(str(v)[:10]) if v else None
-    except ValueError:
-        return None
