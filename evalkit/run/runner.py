@@ -433,10 +433,15 @@ async def send_and_record(
 
 # 5. finish ---------------------------------------------------------------------------------------
 def write_run_summary(
-    folder: RunFolder, plans: list[TaskPlan], info: BackendInfo, model_spec: str, topup: bool = False
+    folder: RunFolder,
+    plans: list[TaskPlan],
+    info: BackendInfo,
+    model_spec: str,
+    final: dict[RecordId, Record],
+    topup: bool = False,
 ) -> dict[str, Any]:
-    """summary.json over the records that stand for this run's planned requests."""
-    final = folder.latest()
+    """summary.json over the records (``final``: the folder's latest) that stand for this run's
+    planned requests."""
     tasks = {}
     for p in plans:
         recs = list(answers_for(p.requests, final, topup).values())  # one per (item, repeat)
@@ -466,11 +471,12 @@ def finish_run(
     cfg: RunConfig,
     counts: dict[str, int],
 ) -> tuple[dict[str, Any], int]:
-    summary = write_run_summary(folder, plans, backend.info, cfg.model, cfg.topup_censored)
+    final = folder.latest()  # read once: the summary and the error count both come from it
+    summary = write_run_summary(folder, plans, backend.info, cfg.model, final, cfg.topup_censored)
     # What the backend learnt while running (the serving engine and version, the parameter count).
     manifest["backend"] = redact_mapping(backend.info.to_dict())
     requests = [r for p in plans for r in p.requests]
-    current = answers_for(requests, folder.latest(), cfg.topup_censored)
+    current = answers_for(requests, final, cfg.topup_censored)
     ids = [(r.task, r.sample_id, r.repeat, r.key) for r in requests]
     n_errors = sum(1 for i in ids if i in current and not current[i].ok)
     manifest.update(
