@@ -29,7 +29,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -198,14 +197,11 @@ def math_verify_math(cases: Sequence[dict[str, Any]], workers: int, timeout: flo
 
 
 def official_mmlu_pro(text: str) -> str | None:
-    m = re.search(r"answer is \(?([A-J])\)?", text)
-    if m:
-        return m.group(1)
-    m = re.search(r".*[aA]nswer:\s*([A-J])", text)
-    if m:
-        return m.group(1)
-    m = re.search(r"\b[A-J]\b(?!.*\b[A-J]\b)", text, re.DOTALL)
-    return m.group(0) if m else None
+    """evalkit's linear-time copy of the three regexes (tests/test_scoring_extract.py checks it
+    against the verbatim ones), with no random guess."""
+    from evalkit.scoring.extractors.mmlu_pro_official import official_mmlu_pro_answer
+
+    return official_mmlu_pro_answer(text)[0]
 
 
 # ---------------------------------------------------------------------------------------------
